@@ -1,0 +1,121 @@
+"""Degradations: how we make low-quality inputs from good images, to teach a network to undo them.
+
+SR training pairs are made, not found: take a high-resolution (HR) photo, degrade it (shrink it,
+perhaps blur it, add noise or JPEG artefacts) and ask the network to recover the original. The
+degradation defines the task: a network trained on MATLAB-bicubic shrinking learns to undo exactly
+that, and does worse on images shrunk another way (notebook 02 measures how much).
+
+All functions take (C, H, W) or (B, C, H, W) tensors in [0, 1] and return the same layout.
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from sr_teach.images import ImageError, pil_to_tensor, tensor_to_pil
+from sr_teach.interpolation import resize
+
+DOWNSCALE_METHODS = ("bicubic", "pil_bicubic", "torch_bicubic", "torch_bilinear", "torch_area", "nearest")
+
+
+def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop the bottom and right edges so height and width are multiples of `scale`.
+
+    The benchmark protocol crops from the top-left corner, so that LR pixel (i, j) covers exactly
+    HR pixels (scale i .. scale i + scale - 1, same for j).
+    """
+    height, width = image.shape[-2:]
+    if height < scale or width < scale:
+        raise ImageError(f"an image of {height}x{width} pixels is too small for scale {scale}")
+    return image[..., : height - height % scale, : width - width % scale]
+
+
+def check_scale(scale: float) -> int:
+    """Return `scale` as an int if it is an integer factor >= 2, else raise a clear ValueError."""
+    if isinstance(scale, bool) or float(scale) != int(scale) or int(scale) < 2:
+        raise ValueError(f"scale must be a whole number of at least 2 (2, 3, 4, 8, ...), not {scale!r}")
+    return int(scale)
+
+
+def downscale(image: torch.Tensor, scale: int, method: str = "bicubic") -> torch.Tensor:
+    """Make the low-resolution image: mod-crop to a multiple of `scale`, then shrink by 1/scale.
+
+    "bicubic" is MATLAB's antialiased `imresize`, the protocol of the published tables; the other
+    methods (see DOWNSCALE_METHODS) are there to show how much the choice of kernel matters.
+    """
+    scale = check_scale(scale)
+    if method not in DOWNSCALE_METHODS:
+        raise ValueError(f"unknown downscale method {method!r}; choose one of {', '.join(DOWNSCALE_METHODS)}")
+    hr_image = mod_crop(image, scale)
+    size = (hr_image.shape[-2] // scale, hr_image.shape[-1] // scale)
+    return resize(hr_image, size=size, method=method)
+
+
+def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
+    """A normalised 2-D Gaussian, size x size (default: the odd size covering +-3 sigma)."""
+    if size is None:
+        size = 2 * max(1, round(3 * sigma)) + 1
+    coordinates = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    profile = torch.exp(-(coordinates**2) / (2 * sigma**2))
+    kernel = torch.outer(profile, profile)
+    return (kernel / kernel.sum()).float()
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur with a Gaussian of standard deviation `sigma` pixels (mirrored borders)."""
+    if sigma <= 0:
+        return image.clone()
+    kernel = gaussian_kernel(sigma).to(image)
+    batch = image if image.dim() == 4 else image[None]
+    channels = batch.shape[1]
+    pad = kernel.shape[-1] // 2
+    if pad >= min(batch.shape[-2:]):
+        raise ImageError(f"image of {tuple(batch.shape[-2:])} pixels is too small to blur with sigma {sigma}")
+    padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
+    weight = kernel.expand(channels, 1, *kernel.shape)
+    blurred = F.conv2d(padded, weight, groups=channels)
+    return blurred if image.dim() == 4 else blurred[0]
+
+
+def gaussian_noise(image: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Add white Gaussian noise; `sigma` is on the 0..255 scale as in denoising papers (e.g. 25)."""
+    noise = torch.randn(image.shape, generator=generator, dtype=image.dtype) * (sigma / 255.0)
+    return (image + noise.to(image.device)).clamp(0, 1)
+
+
+def jpeg_compress(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """Encode as JPEG at `quality` (1-95) with Pillow and decode again: blocking and ringing artefacts."""
+    if not 1 <= quality <= 95:
+        raise ValueError(f"JPEG quality must be between 1 and 95, not {quality}")
+    if image.dim() == 4:
+        return torch.stack([jpeg_compress(single, quality) for single in image])
+    buffer = io.BytesIO()
+    tensor_to_pil(image).save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        decoded.load()
+        return pil_to_tensor(decoded).to(image.device)
+
+
+def degrade(
+    hr_image: torch.Tensor,
+    scale: int,
+    method: str = "bicubic",
+    blur_sigma: float = 0.0,
+    noise_sigma: float = 0.0,
+    jpeg_quality: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The classical degradation model: blur, shrink, add noise, compress (in that order)."""
+    image = gaussian_blur(hr_image, blur_sigma) if blur_sigma > 0 else hr_image
+    lr_image = downscale(image, scale, method)
+    if noise_sigma > 0:
+        lr_image = gaussian_noise(lr_image, noise_sigma, generator)
+    if jpeg_quality is not None:
+        lr_image = jpeg_compress(lr_image, jpeg_quality)
+    return lr_image
+

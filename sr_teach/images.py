@@ -1,0 +1,206 @@
+"""Images as tensors: loading, saving and the colour conversions of the SR literature.
+
+One layout everywhere in sr_teach: an image is a float32 tensor of shape (C, H, W) with values in
+[0, 1], C = 3 for colour (RGB) and C = 1 for gray. A batch adds a leading dimension: (B, C, H, W).
+
+The SR papers measure quality on the luma channel Y of MATLAB's `rgb2ycbcr` (ITU-R BT.601,
+"studio swing": Y in 16..235 for 8-bit images), so that is the convention here, not JPEG's
+full-range YCbCr that Pillow uses.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+# Pillow's modes that carry an alpha channel, and the gray-only modes.
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_GRAY_MODES = {"1", "L", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "LA", "La"}
+
+
+class ImageError(ValueError):
+    """An image file that exists but cannot be used: unreadable, empty, truncated or too small."""
+
+
+def load_image(path: str | os.PathLike, mode: str = "keep") -> torch.Tensor:
+    """Read any image Pillow understands into a (C, H, W) float32 tensor in [0, 1].
+
+    mode: "keep" gives 1 channel for gray files and 3 for everything else; "rgb" always gives 3
+    (gray repeated); "gray" always gives 1 (full-range BT.601 luma, as Pillow's "L" mode).
+    Transparent images are composited over white, as a viewer would show them. 16-bit files
+    (mode I;16) keep their precision: 65535 maps to 1.0.
+
+    >>> load_image(sample_path("astronaut")).shape
+    torch.Size([3, 512, 512])
+    """
+    if mode not in ("keep", "rgb", "gray"):
+        raise ValueError(f"mode must be 'keep', 'rgb' or 'gray', not {mode!r}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No image file at {path}")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is empty (0 bytes)")
+    try:
+        with Image.open(path) as pil_image:
+            pil_image.load()  # decode now, so a truncated file fails here and not later
+            image = pil_to_tensor(pil_image)
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{path} is not an image Pillow can read") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        # Pillow says "image file is truncated" or "broken data stream" for damaged files.
+        raise ImageError(f"{path} could not be decoded (damaged or truncated?): {error}") from error
+    if image.shape[-1] == 0 or image.shape[-2] == 0:
+        raise ImageError(f"{path} has no pixels")
+    if mode == "rgb" and image.shape[0] == 1:
+        image = image.expand(3, -1, -1).clone()
+    elif mode == "gray" and image.shape[0] == 3:
+        image = rgb_to_gray(image)
+    return image
+
+
+def pil_to_tensor(pil_image: Image.Image) -> torch.Tensor:
+    """Convert a Pillow image of any mode to (C, H, W) float32 in [0, 1] (C = 1 or 3)."""
+    mode = pil_image.mode
+    if mode == "P":
+        # Palette images may hide transparency in the palette; expand it first.
+        mode_after = "RGBA" if "transparency" in pil_image.info else "RGB"
+        pil_image, mode = pil_image.convert(mode_after), mode_after
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(pil_image, dtype=np.float64) / 65535.0
+        return torch.from_numpy(np.clip(array, 0.0, 1.0)).float()[None]
+    if mode == "F":
+        return torch.from_numpy(np.clip(np.asarray(pil_image, dtype=np.float64), 0.0, 1.0)).float()[None]
+    if mode in _ALPHA_MODES:
+        gray = mode in _GRAY_MODES
+        rgba = np.asarray(pil_image.convert("LA" if gray else "RGBA"), dtype=np.float64) / 255.0
+        colour, alpha = rgba[..., :-1], rgba[..., -1:]
+        array = colour * alpha + 1.0 * (1.0 - alpha)  # over a white background
+        return torch.from_numpy(array).float().permute(2, 0, 1).contiguous()
+    if mode in _GRAY_MODES:
+        array = np.asarray(pil_image.convert("L"), dtype=np.float32) / 255.0
+        return torch.from_numpy(array)[None]
+    array = np.asarray(pil_image.convert("RGB"), dtype=np.float32) / 255.0  # RGB, CMYK, YCbCr, LAB, HSV
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """Convert (C, H, W) in [0, 1] to an 8-bit Pillow image (L or RGB), rounding to nearest."""
+    return Image.fromarray(to_uint8(image))
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8 array, rounded like MATLAB's im2uint8."""
+    assert image.dim() == 3 and image.shape[0] in (1, 3), (
+        f"expected one image of shape (C, H, W) with C = 1 or 3, got {tuple(image.shape)}"
+    )
+    array = (image.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    array = array.permute(1, 2, 0).numpy()
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def quantize(image: torch.Tensor) -> torch.Tensor:
+    """Round to the 256 levels an 8-bit file can hold (what saving and reloading a PNG would do)."""
+    return (image.clamp(0, 1) * 255.0).round() / 255.0
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Save (C, H, W) in [0, 1] as an 8-bit PNG (or any format Pillow infers from the suffix).
+
+    The file is written to a temporary name beside the target and renamed into place, so an error or
+    an interrupt never leaves a half-written file; with overwrite=False an existing file is an error.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
+    if not path.parent.exists():
+        raise FileNotFoundError(f"The folder {path.parent} does not exist")
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"Cannot tell the image format from the suffix of {path} (use .png)")
+    pil_image = tensor_to_pil(image)
+    file_descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(file_descriptor, "wb") as file:
+            pil_image.save(file, format=image_format)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# MATLAB rgb2ycbcr for images in [0, 1]: Y = 16/255 + (65.481 R + 128.553 G + 24.966 B) / 255.
+_RGB_TO_YCBCR = torch.tensor(
+    [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=torch.float64
+) / 255.0
+_YCBCR_OFFSET = torch.tensor([16.0, 128.0, 128.0], dtype=torch.float64) / 255.0
+
+
+def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
+    """RGB -> YCbCr as MATLAB's rgb2ycbcr (BT.601, Y in [16, 235] / 255), over (..., 3, H, W)."""
+    assert image.shape[-3] == 3, f"rgb_to_ycbcr needs 3 channels, got shape {tuple(image.shape)}"
+    matrix, offset = _RGB_TO_YCBCR.to(image), _YCBCR_OFFSET.to(image)
+    return torch.einsum("ij,...jhw->...ihw", matrix, image) + offset[:, None, None]
+
+
+def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    """The inverse of `rgb_to_ycbcr` (MATLAB's ycbcr2rgb), over (..., 3, H, W); not clamped."""
+    assert image.shape[-3] == 3, f"ycbcr_to_rgb needs 3 channels, got shape {tuple(image.shape)}"
+    inverse = torch.linalg.inv(_RGB_TO_YCBCR).to(image)
+    return torch.einsum("ij,...jhw->...ihw", inverse, image - _YCBCR_OFFSET.to(image)[:, None, None])
+
+
+def rgb_to_gray(image: torch.Tensor) -> torch.Tensor:
+    """Full-range gray, 0.299 R + 0.587 G + 0.114 B (Pillow's "L"): (..., 3, H, W) -> (..., 1, H, W).
+
+    Unlike `rgb_to_luma`, a gray image stored as RGB comes back exactly as its gray values.
+    """
+    if image.shape[-3] == 1:
+        return image
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device)
+    return torch.einsum("c,...chw->...hw", weights, image).unsqueeze(-3)
+
+
+def rgb_to_luma(image: torch.Tensor) -> torch.Tensor:
+    """The Y channel the SR literature measures on: (..., 3, H, W) -> (..., 1, H, W).
+
+    A gray image (1 channel) is returned unchanged: the benchmark scripts of the papers only convert
+    images that have three channels.
+    """
+    if image.shape[-3] == 1:
+        return image
+    return rgb_to_ycbcr(image)[..., :1, :, :]
+
+
+def data_folder() -> Path:
+    """The folder of the bundled demo photos (works from a clone, an editable or a wheel install)."""
+    packaged = Path(__file__).parent / "data"  # where the wheel puts them
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).parent.parent / "data"  # a clone or an editable install
+
+
+def sample_names() -> list[str]:
+    """Names of the bundled CC0/public-domain photos, e.g. ["astronaut", "camera", ...]."""
+    return sorted(p.stem for p in data_folder().iterdir() if p.suffix.lower() in (".png", ".jpg"))
+
+
+def sample_path(name: str) -> Path:
+    """Path of a bundled photo by name (see `sample_names`)."""
+    for suffix in (".png", ".jpg"):
+        candidate = data_folder() / f"{name}{suffix}"
+        if candidate.exists():
+            return candidate
+    raise ValueError(f"No bundled image {name!r}; choose one of {sample_names()}")
+
+
+def load_sample(name: str, mode: str = "keep") -> torch.Tensor:
+    """Load a bundled photo by name as (C, H, W) in [0, 1]."""
+    return load_image(sample_path(name), mode=mode)
