@@ -1,0 +1,121 @@
+"""Where the images are: the bundled demo photos and the standard SR benchmark sets.
+
+The benchmark and training sets of the literature (Set5, Set14, BSD100, Urban100, T91, BSD200,
+DIV2K, ...) have no licence that lets us ship them, so sr_teach reads them from a *data directory*:
+
+    DATA_DIR/NAME/HR/<image>.png                 high-resolution ground truth
+    DATA_DIR/NAME/LR_bicubic/X<s>/<image>.png    optional: low-resolution inputs made by the
+                                                 MATLAB-bicubic protocol at scale s
+
+(a folder of images without the HR level, like `T91/*.png`, works as well). The data directory is,
+in order: the `data_dir` argument (`--data-dir` on the command line), the environment variable
+SR_TEACH_DATA, or `~/.cache/sr_teach/datasets` (where `sr-teach download` puts sets).
+
+The dataset name "bundled" means the CC0/public-domain photos shipped with the package, so every
+lesson runs offline.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sr_teach.degradations import check_scale, downscale, mod_crop
+from sr_teach.images import data_folder, load_image
+
+ENVIRONMENT_VARIABLE = "SR_TEACH_DATA"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+BUNDLED = "bundled"
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data directory: `explicit`, else $SR_TEACH_DATA, else ~/.cache/sr_teach/datasets."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    from_environment = os.environ.get(ENVIRONMENT_VARIABLE)
+    if from_environment:
+        return Path(from_environment).expanduser()
+    return Path.home() / ".cache" / "sr_teach" / "datasets"
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside `folder`, sorted by name (hidden files skipped)."""
+    folder = Path(folder)
+    return sorted(
+        path for path in folder.iterdir()
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    )
+
+
+def hr_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of a set's high-resolution images, with a helpful error when it is missing."""
+    if name == BUNDLED:
+        return data_folder()
+    root = resolve_data_dir(data_dir)
+    for candidate in (root / name / "HR", root / name):
+        if candidate.is_dir() and list_images(candidate):
+            return candidate
+    found = available_datasets(data_dir)
+    raise FileNotFoundError(
+        f"Dataset {name!r} was not found in the data directory {root} (looked for {root / name / 'HR'}). "
+        f"Sets found there: {', '.join(found) or 'none'}. Point --data-dir or ${ENVIRONMENT_VARIABLE} at a "
+        f"folder laid out as NAME/HR/*.png, run `sr-teach download {name}` if you are online, or use "
+        f"the dataset {BUNDLED!r} (the photos shipped with sr_teach)."
+    )
+
+
+def available_datasets(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Names of the sets found in the data directory (folders holding images or an HR folder)."""
+    root = resolve_data_dir(data_dir)
+    if not root.is_dir():
+        return []
+    names = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images_here = folder / "HR" if (folder / "HR").is_dir() else folder
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in images_here.iterdir()):
+            names.append(folder.name)
+    return names
+
+
+@dataclass
+class BenchmarkImage:
+    """One test image under the standard protocol: HR mod-cropped to the scale, and its LR input."""
+
+    name: str
+    lr_image: torch.Tensor  # (C, H, W)
+    hr_image: torch.Tensor  # (C, scale H, scale W)
+    lr_from_file: bool  # True: read from LR_bicubic; False: made here by MATLAB-bicubic downscale
+
+
+def benchmark_images(
+    name: str, scale: int, data_dir: str | os.PathLike | None = None, max_images: int | None = None
+) -> list[BenchmarkImage]:
+    """Load a set under the standard protocol at `scale`.
+
+    The LR input is read from NAME/LR_bicubic/X<scale> when that file exists, otherwise made by
+    `downscale` (MATLAB-compatible bicubic), which reproduces those files. A gray HR image (such as
+    Set14's bridge) is paired with a gray LR image, so both are measured alike.
+    """
+    scale = check_scale(scale)
+    hr_paths = list_images(hr_folder(name, data_dir))[:max_images]
+    lr_folder = None if name == BUNDLED else resolve_data_dir(data_dir) / name / "LR_bicubic" / f"X{scale}"
+    images = []
+    for hr_path in hr_paths:
+        hr_image = mod_crop(load_image(hr_path), scale)
+        mode = "gray" if hr_image.shape[0] == 1 else "rgb"
+        lr_path = lr_folder / f"{hr_path.stem}.png" if lr_folder is not None else None
+        if lr_path is not None and lr_path.exists():
+            lr_image = load_image(lr_path, mode=mode)
+            expected = (hr_image.shape[-2] // scale, hr_image.shape[-1] // scale)
+            if tuple(lr_image.shape[-2:]) != expected:
+                raise ValueError(
+                    f"{lr_path} is {tuple(lr_image.shape[-2:])} pixels but the mod-cropped HR image at "
+                    f"x{scale} needs {expected}: is it the LR of another scale?"
+                )
+            images.append(BenchmarkImage(hr_path.stem, lr_image, hr_image, lr_from_file=True))
+        else:
+            images.append(BenchmarkImage(hr_path.stem, downscale(hr_image, scale), hr_image, lr_from_file=False))
+    return images
