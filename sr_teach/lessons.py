@@ -1,0 +1,50 @@
+"""What every lesson notebook does first: seeds, fast mode, and whether widgets can be shown.
+
+Fast mode (the environment variable SR_TEACH_FAST=1, which CI sets) shrinks every training run of
+the lessons so the whole course runs in a few minutes; results are then rougher but the code paths
+are the same. An instructor can also set it before class for snappier demos.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+FAST_MODE_VARIABLE = "SR_TEACH_FAST"
+
+
+def fast_mode() -> bool:
+    """True when SR_TEACH_FAST is set to something other than "", "0", "false" or "no"."""
+    return os.environ.get(FAST_MODE_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def budget(full: int | float, fast: int | float) -> int | float:
+    """Pick a size (steps, seconds, images) for a training run: `fast` in fast mode, else `full`."""
+    return fast if fast_mode() else full
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch so that every screen in the room shows the same numbers.
+
+    Returns a torch.Generator seeded likewise, for code that takes one explicitly.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def widgets_available() -> bool:
+    """True when ipywidgets can be imported; lessons then add interactive controls.
+
+    Where widgets cannot render (a static viewer such as GitHub), each lesson also draws a plain
+    matplotlib figure of the same result, so nothing is lost.
+    """
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
