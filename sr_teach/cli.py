@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sr_teach import __version__
 from sr_teach.datasets import available_datasets, resolve_data_dir
+from sr_teach.download import DownloadError
 from sr_teach.images import ImageError, load_image, save_image
 from sr_teach.interpolation import METHODS, resize
 
@@ -85,7 +86,10 @@ def command_download(arguments: argparse.Namespace) -> None:
     from sr_teach.download import download_dataset
 
     for name in arguments.names:
-        path = download_dataset(name, resolve_data_dir(arguments.data_dir), force=arguments.force)
+        path = download_dataset(
+            name, resolve_data_dir(arguments.data_dir), force=arguments.force,
+            allow_unverified=arguments.allow_unverified,
+        )
         print(f"{name}: ready in {path}")
 
 
@@ -122,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch standard sets from their public sources")
     download.add_argument("names", nargs="+", help="e.g. Set5 Set14 BSD100 Urban100")
     download.add_argument("--force", action="store_true", help="replace a set that is already there")
+    download.add_argument(
+        "--allow-unverified", action="store_true",
+        help="install a set whose source publishes no checksum (the computed SHA-256 is printed)",
+    )
     add_data_dir(download)
     download.set_defaults(run=command_download)
     return parser
@@ -131,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         arguments.run(arguments)
-    except (CommandError, ImageError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (CommandError, DownloadError, ImageError, FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"sr-teach {arguments.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
