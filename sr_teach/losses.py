@@ -1,0 +1,95 @@
+"""Training losses: how far a super-resolved batch is from the ground truth, as one number to minimise.
+
+PSNR is what SR papers report, but it is not what we optimise. For images in [0, 1],
+PSNR = 10 log10(1 / MSE), so minimising MSE is the same as maximising the PSNR of the batch as a
+whole; the reported number, though, is an average of per-image PSNRs under a protocol (rounding,
+Y channel, border crop: see `sr_teach.metrics`) that is not differentiable and not what the batch
+sees. MSE is what SRCNN, VDSR, FSRCNN and ESPCN trained with. L1 and Charbonnier punish large
+errors less and are often found to reach a *higher* PSNR in practice (Zhao et al. 2017, "Loss
+Functions for Image Restoration with Neural Networks", arXiv:1511.08861; EDSR, LapSRN).
+
+Every loss takes a prediction and a target of the same shape (B, C, H, W) and returns a scalar:
+the mean over all B * C * H * W values, which equals the mean of the per-image losses because
+all images in a batch have the same size.
+"""
+
+from collections.abc import Callable
+
+import torch
+
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
+    # Without this, (B, 1, H, W) against (B, H, W) would silently broadcast to (B, B, H, W).
+    assert prediction.shape == target.shape, (
+        f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
+    )
+    assert prediction.ndim == 4, f"expected a batch of images (B, C, H, W), got shape {tuple(prediction.shape)}"
+
+
+def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error: MSE = (1/N) * sum_i (prediction_i - target_i)^2 over all N values.
+
+    Shape: (B, C, H, W) and (B, C, H, W) -> () scalar.
+
+    >>> mse_loss(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5))
+    tensor(0.2500)
+    """
+    _check_pair(prediction, target)
+    return ((prediction - target) ** 2).mean()
+
+
+def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error: L1 = (1/N) * sum_i |prediction_i - target_i| over all N values.
+
+    Shape: (B, C, H, W) and (B, C, H, W) -> () scalar.
+
+    >>> l1_loss(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), -0.5))
+    tensor(0.5000)
+    """
+    _check_pair(prediction, target)
+    return (prediction - target).abs().mean()
+
+
+def charbonnier_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Charbonnier loss, a smooth L1: (1/N) * sum_i sqrt((prediction_i - target_i)^2 + eps^2).
+
+    Charbonnier et al. 1994; used for SR by Lai et al., "Deep Laplacian Pyramid Networks for
+    Fast and Accurate Super-Resolution" (LapSRN), CVPR 2017 (arXiv:1704.03915), with eps = 1e-3.
+    Like L1 for errors much larger than eps, but smooth at zero error (where |x| has no
+    derivative). It is always between L1 and L1 + eps, so it approaches L1 as eps -> 0.
+
+    Shape: (B, C, H, W) and (B, C, H, W) -> () scalar.
+
+    >>> charbonnier_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), eps=0.1)
+    tensor(0.1000)
+    """
+    _check_pair(prediction, target)
+    assert eps > 0, f"eps must be positive (eps = 0 is plain L1, not differentiable at 0), got {eps}"
+    return torch.sqrt((prediction - target) ** 2 + eps**2).mean()
+
+
+# The one place names map to losses, for dropdowns and the command line.
+LOSSES: dict[str, LossFunction] = {
+    "mse": mse_loss,
+    "l1": l1_loss,
+    "charbonnier": charbonnier_loss,
+}
+
+
+def get_loss(name_or_callable: str | LossFunction) -> LossFunction:
+    """The loss called `name_or_callable` in LOSSES, or the callable itself if you pass one.
+
+    >>> get_loss("l1") is l1_loss
+    True
+    """
+    if callable(name_or_callable):
+        return name_or_callable
+    if not isinstance(name_or_callable, str):
+        raise TypeError(
+            f"get_loss expects a loss name or a function (prediction, target) -> loss, got {name_or_callable!r}"
+        )
+    if name_or_callable not in LOSSES:
+        raise ValueError(f"unknown loss {name_or_callable!r}; the known losses are: {', '.join(LOSSES)}")
+    return LOSSES[name_or_callable]
