@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         arguments.run(arguments)
-    except (CommandError, DownloadError, ImageError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (CommandError, DownloadError, ImageError, OSError, ValueError) as error:
         print(f"sr-teach {arguments.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ All functions take (C, H, W) or (B, C, H, W) tensors in [0, 1] and return the sa
 from __future__ import annotations
 
 import io
+import math
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
 
 def check_scale(scale: float) -> int:
     """Return `scale` as an int if it is an integer factor >= 2, else raise a clear ValueError."""
-    if isinstance(scale, bool) or float(scale) != int(scale) or int(scale) < 2:
+    if isinstance(scale, bool) or not math.isfinite(float(scale)) or float(scale) != int(scale) or int(scale) < 2:
         raise ValueError(f"scale must be a whole number of at least 2 (2, 3, 4, 8, ...), not {scale!r}")
     return int(scale)
 

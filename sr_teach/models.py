@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -359,6 +360,11 @@ class ESPCN(nn.Module):
     into an image r times larger: channel c * r^2 + i * r + j becomes pixel (i, j) of each r x r
     block of output channel c. The paper found tanh better than ReLU here (activation="relu" to
     compare). Glorot init for the tanh layers (He for ReLU), since the paper does not give one.
+
+    global_residual=True (not in the paper) adds a bicubic enlargement of the input to the output,
+    VDSR's residual learning after the upsampling: the network starts as good as bicubic and only
+    learns the missing detail, so it beats bicubic in seconds instead of minutes. The bicubic costs
+    16 multiply-adds per output pixel, against about 2,700 for the convolutions at x3.
     """
 
     upsampling = "post"  # input: the low-resolution image itself
@@ -368,6 +374,7 @@ class ESPCN(nn.Module):
         scale: int = 3,
         num_channels: int = 1,
         activation: Literal["tanh", "relu"] = "tanh",
+        global_residual: bool = False,
     ) -> None:
         super().__init__()
         assert isinstance(scale, int) and scale >= 1, f"scale must be a positive integer, got {scale!r}"
@@ -375,6 +382,7 @@ class ESPCN(nn.Module):
         self.scale = scale
         self.num_channels = num_channels
         self.activation = activation
+        self.global_residual = global_residual
 
         make_activation = nn.Tanh if activation == "tanh" else nn.ReLU
         self.feature_extraction = nn.Sequential(
@@ -395,7 +403,11 @@ class ESPCN(nn.Module):
                 else:
                     nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
-        nn.init.xavier_uniform_(self.sub_pixel_convolution.weight)
+        if self.global_residual:
+            # Start as plain bicubic: a small residual, not the random image Glorot init would add.
+            nn.init.normal_(self.sub_pixel_convolution.weight, std=1e-3)
+        else:
+            nn.init.xavier_uniform_(self.sub_pixel_convolution.weight)
         nn.init.zeros_(self.sub_pixel_convolution.bias)
 
     @property
@@ -405,13 +417,19 @@ class ESPCN(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor's keyword arguments, so a checkpoint can rebuild this model."""
-        return {"scale": self.scale, "num_channels": self.num_channels, "activation": self.activation}
+        return {
+            "scale": self.scale, "num_channels": self.num_channels, "activation": self.activation,
+            "global_residual": self.global_residual,
+        }
 
     def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
         _check_image_batch(lr_image, self.num_channels, "ESPCN")
         features = self.feature_extraction(lr_image)  # (B, 32, H, W)
         sub_pixels = self.sub_pixel_convolution(features)  # (B, C*r*r, H, W)
-        return self.periodic_shuffling(sub_pixels)  # (B, C, r*H, r*W)
+        sr_image = self.periodic_shuffling(sub_pixels)  # (B, C, r*H, r*W)
+        if self.global_residual:
+            sr_image = sr_image + F.interpolate(lr_image, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return sr_image
 
 
 class PostUpsamplingNet(nn.Module):
