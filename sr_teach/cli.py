@@ -1,4 +1,4 @@
-"""The `sr-teach` command line: `sr-teach info`, `evaluate`, `upscale`, `download`.
+"""The `sr-teach` command line: `sr-teach info`, `evaluate`, `upscale`, `train`, `download`.
 
 Every command reports bad input (missing or damaged images, unknown sets, unsupported scales,
 existing output files) as one clear line on stderr and exit status 1, never as a traceback.
@@ -11,11 +11,14 @@ import importlib.metadata
 import json
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import torch
 
 from sr_teach import __version__
 from sr_teach.datasets import available_datasets, resolve_data_dir
+from sr_teach.device import DeviceNotAvailableError, pick_device
 from sr_teach.download import DownloadError
 from sr_teach.images import ImageError, load_image, save_image
 from sr_teach.interpolation import METHODS, resize
@@ -35,7 +38,7 @@ def package_version(name: str) -> str:
 def command_info(arguments: argparse.Namespace) -> None:
     import torch
 
-    from sr_teach.device import describe_device, pick_device
+    from sr_teach.device import describe_device
 
     print(f"sr_teach {__version__} on Python {platform.python_version()} ({platform.platform()})")
     for name in ("torch", "numpy", "pillow", "matplotlib", "ipywidgets", "jupyterlab", "jupyterlab_widgets"):
@@ -55,15 +58,35 @@ def command_info(arguments: argparse.Namespace) -> None:
     )
 
 
-def command_evaluate(arguments: argparse.Namespace) -> None:
-    from sr_teach.evaluation import evaluate, interpolation_upscaler
+def make_upscaler(arguments: argparse.Namespace) -> tuple[Callable[[torch.Tensor, int], torch.Tensor], str]:
+    """The upscaler that --model (a shipped model or a checkpoint) or --method names, and its label."""
+    if arguments.model is None:
+        if arguments.method not in METHODS:
+            raise CommandError(f"unknown method {arguments.method!r}; choose one of {', '.join(METHODS)}")
+        method = arguments.method
 
-    if arguments.method not in METHODS:
-        raise CommandError(f"unknown method {arguments.method!r}; choose one of {', '.join(METHODS)}")
+        def interpolate(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
+            return resize(lr_image, scale=scale, method=method)
+        return interpolate, method
+    from sr_teach.inference import upscale
+    from sr_teach.pretrained import load_model
+
+    if float(arguments.scale) != int(arguments.scale):
+        raise CommandError(f"trained models enlarge by whole factors; --scale {arguments.scale:g} is not one")
+    model = load_model(arguments.model, int(arguments.scale), device=pick_device(arguments.device))
+
+    def super_resolve(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
+        return upscale(model, lr_image, scale=scale)
+    return super_resolve, str(arguments.model)
+
+
+def command_evaluate(arguments: argparse.Namespace) -> None:
+    from sr_teach.evaluation import evaluate
+
+    upscaler, label = make_upscaler(arguments)
     result = evaluate(
-        interpolation_upscaler(arguments.method), arguments.dataset, arguments.scale,
-        data_dir=arguments.data_dir, method=arguments.method, y_channel=not arguments.rgb,
-        crop_border=arguments.crop_border,
+        upscaler, arguments.dataset, arguments.scale, data_dir=arguments.data_dir, method=label,
+        y_channel=not arguments.rgb, crop_border=arguments.crop_border,
     )
     print(json.dumps(result.to_dict(), indent=2) if arguments.json else result.table())
 
@@ -72,14 +95,53 @@ def command_upscale(arguments: argparse.Namespace) -> None:
     output = Path(arguments.output)
     if output.exists() and not arguments.force:
         raise CommandError(f"{output} exists; pass --force to overwrite it")
-    if arguments.method not in METHODS:
-        raise CommandError(f"unknown method {arguments.method!r}; choose one of {', '.join(METHODS)}")
     if arguments.scale <= 0:
         raise CommandError(f"--scale must be positive, not {arguments.scale}")
+    upscaler, label = make_upscaler(arguments)
     image = load_image(arguments.input)
-    result = resize(image, scale=arguments.scale, method=arguments.method)
+    result = upscaler(image, int(arguments.scale) if arguments.model else arguments.scale)
     save_image(result, output, overwrite=arguments.force)
-    print(f"wrote {output} ({result.shape[-1]}x{result.shape[-2]}, {arguments.method} x{arguments.scale:g})")
+    print(f"wrote {output} ({result.shape[-1]}x{result.shape[-2]}, {label} x{arguments.scale:g})")
+
+
+def command_train(arguments: argparse.Namespace) -> None:
+    from sr_teach.data import DegradationConfig
+    from sr_teach.experiment import Experiment, ExperimentConfig
+    from sr_teach.training import TrainConfig
+
+    output = Path(arguments.output)
+    if output.exists() and not arguments.force and arguments.resume != arguments.output:
+        raise CommandError(f"{output} exists; pass --force to overwrite it, or --resume {output} to continue it")
+    if arguments.steps is None and arguments.seconds is None:
+        raise CommandError("say how long to train: --steps N and/or --seconds T")
+    if arguments.resume:
+        experiment = Experiment.resume(arguments.resume)
+        print(f"resuming {arguments.resume} at step {experiment.trainer.step}")
+    else:
+        total = arguments.total_steps or arguments.steps or 10**6
+        config = ExperimentConfig(
+            model=arguments.model, scale=arguments.scale, extra_scales=tuple(arguments.extra_scales),
+            num_channels=arguments.channels, data=tuple(arguments.data), patch_size=arguments.patch_size,
+            batch_size=arguments.batch_size, augment=arguments.augment, seed=arguments.seed,
+            validation_fraction=arguments.validation_fraction,
+            degradation=DegradationConfig(method=arguments.degradation),
+            train=TrainConfig(
+                learning_rate=arguments.lr, loss=arguments.loss, total_steps=total,
+                lr_schedule=arguments.schedule, device=arguments.device,
+                validation_every=arguments.validation_every,
+            ),
+        )
+        experiment = Experiment(config)
+    device = experiment.trainer.device
+    print(f"training {arguments.model} x{arguments.scale} on {len(experiment.train_paths)} images "
+          f"({len(experiment.validation_paths)} held out for validation) on {device}")
+    history = experiment.train(steps=arguments.steps, seconds=arguments.seconds, progress=not arguments.quiet)
+    if history.stop_message:
+        print(history.stop_message)
+    experiment.save(output, overwrite=True)
+    best = experiment.trainer.best_validation_psnr
+    summary = f"validation PSNR {best:.2f} dB (step {experiment.trainer.best_validation_step})" if best > -1e9 else ""
+    print(f"stopped after step {experiment.trainer.step} ({history.stop_reason}); {summary}; wrote {output}")
 
 
 def command_download(arguments: argparse.Namespace) -> None:
@@ -105,8 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(info)
     info.set_defaults(run=command_info)
 
+    def add_model(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--method", default="bicubic", help=f"interpolation, one of: {', '.join(METHODS)}")
+        command.add_argument("--model", help="a shipped model name (e.g. espcn) or a checkpoint file; overrides --method")
+        command.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+
     evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of an upscaler on a benchmark set")
-    evaluate.add_argument("--method", default="bicubic", help=f"one of: {', '.join(METHODS)}")
+    add_model(evaluate)
     evaluate.add_argument("--dataset", default="Set5", help="a set in the data directory, or 'bundled'")
     evaluate.add_argument("--scale", type=int, default=2)
     evaluate.add_argument("--crop-border", type=int, default=None, help="pixels cut from each edge (default: the scale)")
@@ -119,9 +186,39 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("input", help="an image file Pillow can read")
     upscale.add_argument("output", help="where to write the result (PNG recommended)")
     upscale.add_argument("--scale", type=float, required=True, help="enlargement factor, e.g. 2, 3, 4 or 2.5")
-    upscale.add_argument("--method", default="bicubic", help=f"one of: {', '.join(METHODS)}")
+    add_model(upscale)
     upscale.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     upscale.set_defaults(run=command_upscale)
+
+    from sr_teach.experiment import AUGMENTATIONS
+    from sr_teach.losses import LOSSES
+    from sr_teach.models import MODELS
+
+    train = commands.add_parser("train", help="train a model and write a checkpoint")
+    train.add_argument("--model", required=True, choices=list(MODELS), help="architecture")
+    train.add_argument("--scale", type=int, required=True)
+    train.add_argument("--extra-scales", type=int, nargs="*", default=[], help="more scales for a pre-upsampling model")
+    train.add_argument("--data", nargs="*", default=[], help="folders of HR training images (default: the bundled photos)")
+    train.add_argument("--steps", type=int, help="optimizer steps to run")
+    train.add_argument("--seconds", type=float, help="wall-clock seconds to run (whichever of steps/seconds ends first)")
+    train.add_argument("--total-steps", type=int, help="length of the planned run for the learning-rate schedule")
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
+    train.add_argument("--schedule", default="constant", choices=["constant", "cosine", "step"])
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--patch-size", type=int, default=17, help="LR patch side in pixels")
+    train.add_argument("--loss", default="mse", choices=list(LOSSES))
+    train.add_argument("--augment", default="flips", choices=list(AUGMENTATIONS))
+    train.add_argument("--degradation", default="bicubic", help="how LR images are made (see sr_teach.degradations)")
+    train.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1 = Y channel (as the papers), 3 = RGB")
+    train.add_argument("--validation-fraction", type=float, default=0.1, help="training images held out to pick the best weights")
+    train.add_argument("--validation-every", type=int, default=200, help="steps between validations")
+    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", help="continue the run saved in this checkpoint")
+    train.add_argument("--output", required=True, help="checkpoint file to write")
+    train.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=command_train)
 
     download = commands.add_parser("download", help="fetch standard sets from their public sources")
     download.add_argument("names", nargs="+", help="e.g. Set5 Set14 BSD100 Urban100")
@@ -139,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         arguments.run(arguments)
-    except (CommandError, DownloadError, ImageError, OSError, ValueError) as error:
+    except (CommandError, DeviceNotAvailableError, DownloadError, ImageError, OSError, ValueError) as error:
         print(f"sr-teach {arguments.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

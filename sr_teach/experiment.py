@@ -1,0 +1,160 @@
+"""One training experiment wired together: a model, its data, a validation split and the trainer.
+
+The trainer (`sr_teach.training`) knows nothing about SR; the data pipeline (`sr_teach.data`)
+knows nothing about models. This module is where they meet, the way the papers describe a run:
+"we train ESPCN at x3 on 91 images, 17-pixel LR patches, batch 16, MSE, Adam at 1e-3".
+
+    experiment = Experiment(ExperimentConfig(model="espcn", scale=3))
+    history = experiment.train(seconds=60)
+    experiment.save("espcn_x3.pt")
+
+The command line's `sr-teach train`, the lessons and the model zoo all use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from sr_teach.augmentation import AugmentConfig
+from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, find_images, load_validation_pairs, split_train_validation
+from sr_teach.images import data_folder
+from sr_teach.models import build_model
+from sr_teach.training import History, Trainer, TrainConfig, load_checkpoint, save_checkpoint
+
+# Named augmentation settings for the command line and the lessons' dropdowns.
+AUGMENTATIONS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(),
+    # the 8 symmetries of the square: exact, no resampling, 8 times the data for free
+    "flips": AugmentConfig(hflip=True, vflip=True, rot90=True),
+    # plus arbitrary rotations and photometric jitter: more variety, some resampling
+    "full": AugmentConfig(
+        hflip=True, vflip=True, rot90=True, rotate_degrees=30.0,
+        brightness=0.2, contrast=0.2, hue=10.0, gamma=0.2,
+    ),
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a training run needs, in the words of an SR paper's "implementation details"."""
+
+    model: str = "espcn"  # an architecture of sr_teach.models.MODELS
+    scale: int = 3  # the upscaling factor (post models learn exactly this one)
+    # Pre-upsampling models can learn several scales at once (VDSR: one model for x2, x3, x4);
+    # empty means just `scale`.
+    extra_scales: tuple[int, ...] = ()
+    num_channels: int = 1  # 1 = Y channel as in the papers (Cb/Cr by bicubic); 3 = RGB
+    # Model keyword arguments beyond scale and channels (e.g. {"depth": 10} for a small VDSR).
+    model_options: dict[str, Any] = field(default_factory=dict)
+    # Folders of HR training images; empty means the photos bundled with sr_teach.
+    data: tuple[str, ...] = ()
+    # Fraction of training images held out to choose the best checkpoint: never the test sets.
+    validation_fraction: float = 0.1
+    validation_max_size: int | None = 256  # crop validation images so validation stays quick
+    patch_size: int = 17  # LR patch side (ESPCN's 17 at x3); HR patches are scale times larger
+    batch_size: int = 16
+    augment: str = "flips"  # a key of AUGMENTATIONS
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(loss="mse"))
+    seed: int = 0  # seeds the data, the weights and the validation split
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys((self.scale, *self.extra_scales)))
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["train"] = self.train.to_dict()
+        return values
+
+
+class Experiment:
+    """A model, a sampler of training patches, validation pairs and a Trainer, built from a config."""
+
+    def __init__(self, config: ExperimentConfig, callbacks: Iterable[Any] = ()) -> None:
+        if config.augment not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
+        self.config = config
+        self.model: nn.Module = build_model(
+            config.model, scale=config.scale, num_channels=config.num_channels, **config.model_options
+        )
+        if self.model.upsampling == "post" and len(config.scales) > 1:
+            raise ValueError(
+                f"{config.model} upsamples after its convolutions, so it learns one scale; "
+                f"train one model per scale instead of {config.scales}"
+            )
+        pre_upsample = self.model.upsampling == "pre"
+        folders = list(config.data) or [data_folder()]
+        train_paths, validation_paths = split_train_validation(
+            find_images(folders), config.validation_fraction, seed=config.seed
+        )
+        self.train_paths, self.validation_paths = train_paths, validation_paths
+        self.sampler = PatchSampler(train_paths, DataConfig(
+            scales=config.scales, patch_size=config.patch_size, batch_size=config.batch_size,
+            num_channels=config.num_channels, pre_upsample=pre_upsample, degradation=config.degradation,
+            augment=AUGMENTATIONS[config.augment], seed=config.seed,
+        ))
+        validation_pairs = load_validation_pairs(
+            validation_paths, config.scale, config.num_channels, pre_upsample,
+            max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,
+        ) if validation_paths else None
+        config.train.seed = config.seed
+        self.trainer = Trainer(
+            self.model, self.sampler, config.train, validation_pairs=validation_pairs,
+            validation_border=config.scale, callbacks=callbacks,
+        )
+
+    def train(self, steps: int | None = None, seconds: float | None = None, progress: bool = False) -> History:
+        """Train on; call again to continue where the last call stopped."""
+        return self.trainer.train(steps=steps, seconds=seconds, progress=progress)
+
+    @property
+    def history(self) -> History:
+        return self.trainer.history
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False, use_best: bool = True) -> Path:
+        """Write a checkpoint: the best-on-validation weights (or the latest), the recipe, and the
+        full trainer state so `resume` can continue the run exactly."""
+        extra = {
+            "experiment": self.config.to_dict(),
+            "scales": list(self.config.scales),
+            "training_images": [path.name for path in self.train_paths],
+            "validation_images": [path.name for path in self.validation_paths],
+            "best_validation_psnr": self.trainer.best_validation_psnr if self.trainer.best_state else None,
+            "best_validation_step": self.trainer.best_validation_step,
+        }
+        weights = self.trainer.best_state if (use_best and self.trainer.best_state) else None
+        return save_checkpoint(
+            path, self.model, self.trainer.history, self.trainer.config, extra,
+            scale=self.config.scale, model_name=self.config.model, state_dict=weights,
+            trainer_state=self.trainer.state_dict(), overwrite=overwrite,
+        )
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, callbacks: Iterable[Any] = ()) -> Experiment:
+        """Rebuild the experiment of a checkpoint written by `save` and continue its run."""
+        checkpoint = load_checkpoint(path)
+        saved = checkpoint["extra"].get("experiment")
+        trainer_state = checkpoint.get("trainer_state")
+        if saved is None or trainer_state is None:
+            raise ValueError(f"{path} does not hold a resumable sr_teach experiment (was it saved by Experiment.save?)")
+        experiment = cls(config_from_dict(saved), callbacks=callbacks)
+        experiment.trainer.load_state_dict(trainer_state)
+        return experiment
+
+
+def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
+    """The inverse of ExperimentConfig.to_dict (for checkpoints)."""
+    values = dict(values)
+    values["degradation"] = DegradationConfig(**values["degradation"])
+    values["train"] = TrainConfig(**values["train"])
+    for key in ("extra_scales", "data"):
+        values[key] = tuple(values[key])
+    return ExperimentConfig(**values)
+
