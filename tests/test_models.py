@@ -333,3 +333,18 @@ def test_default_models_run(name: str) -> None:
     with torch.no_grad():
         output = model(torch.rand(1, 1, size, size))
     assert output.shape == (1, 1, 12, 12)  # pre: same size; post: the default scale is 3
+
+
+def test_espcn_global_residual_starts_from_matlab_bicubic_and_learns() -> None:
+    from sr_teach.interpolation import resize
+
+    torch.manual_seed(0)
+    model = ESPCN(scale=3, global_residual=True)
+    lr_image = torch.rand(2, 1, 9, 11)
+    with torch.no_grad():
+        model.sub_pixel_convolution.weight.zero_()
+    # with no residual, the output is exactly the bicubic baseline it competes against
+    assert torch.allclose(model(lr_image), resize(lr_image, scale=3, clamp=False), atol=1e-6)
+    model(lr_image).sum().backward()
+    assert model.sub_pixel_convolution.weight.grad.abs().sum() > 0
+    assert ESPCN(**model.config()).global_residual is True
