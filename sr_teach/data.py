@@ -1,0 +1,549 @@
+"""Training data: folders of HR photos -> random patches -> augmentation -> degradation -> (input, target).
+
+SR training pairs are made on the fly: cut a patch from a high-resolution (HR) photo, augment it,
+degrade it into a low-resolution (LR) patch, and ask the network to go back. Small patches (an LR
+patch of 17 pixels at x3 for ESPCN, HR sub-images of 33 for SRCNN) are enough, because a
+convolutional network only ever sees a small neighbourhood of each pixel.
+
+Two details make the patches equal to the "real thing":
+- Aligned crops. LR pixel (i, j) covers HR pixels scale * (i, j) ... scale * (i, j) + scale - 1, so an
+  LR patch at (top, left) goes with the HR patch at scale * (top, left), scale times as large.
+- Margins. Shrinking a patch on its own is not the same as shrinking the whole photo and then cutting
+  the patch: MATLAB's bicubic kernel reads about 2 * scale HR pixels beyond each LR pixel, and at a
+  patch's edge it would read mirrored pixels instead of the photo's real neighbours. So the sampler
+  cuts the HR region with a margin of `margin` LR pixels, shrinks it, and trims the margin off: the
+  LR patch is then exactly the patch of the shrunk photo (tests/test_data.py checks it).
+
+Flips and quarter turns commute exactly with the shrink (its kernels are symmetric), so the sampler
+applies them after shrinking, to both patches. The one exception is "nearest" at even scales, which
+keeps one of the two middle HR pixels of each block: flipped, it would keep the other, so there the
+sampler flips the HR before shrinking. Without value jitter or free rotation the sampler takes a
+shortcut: it shrinks each whole photo once and cuts aligned pairs from the two, which gives the same
+patches faster.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import warnings
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from sr_teach.augmentation import (
+    AugmentChoice,
+    AugmentConfig,
+    apply_geometric,
+    apply_photometric_batch,
+    center_crop,
+    draw_augmentation,
+    rotate,
+)
+from sr_teach.degradations import (
+    DOWNSCALE_METHODS,
+    check_scale,
+    degrade,
+    downscale,
+    gaussian_blur,
+    gaussian_kernel,
+    gaussian_noise,
+    jpeg_compress,
+    mod_crop,
+)
+from sr_teach.images import ImageError, load_image, rgb_to_luma
+from sr_teach.interpolation import resize
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class DegradationConfig:
+    """How an HR patch becomes its LR input (the classical model: blur, shrink, noise, JPEG)."""
+
+    method: str = "bicubic"  # the shrinking kernel; "bicubic" = MATLAB imresize, the published protocol
+    blur_sigma: float = 0.0  # Gaussian blur of the HR before shrinking, in HR pixels; 0 = none
+    noise_sigma: float = 0.0  # Gaussian noise on the LR, on the 0..255 scale (as denoising papers); 0 = none
+    jpeg_quality: int | None = None  # JPEG-compress the LR at this quality (1-95); None = no compression
+
+    def __post_init__(self) -> None:
+        if self.method not in DOWNSCALE_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(DOWNSCALE_METHODS)}")
+        if self.blur_sigma < 0 or self.noise_sigma < 0:
+            raise ValueError("blur_sigma and noise_sigma must be 0 (off) or positive")
+        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 95:
+            raise ValueError(f"jpeg_quality must be between 1 and 95 (or None), not {self.jpeg_quality}")
+
+
+def _standard_augmentation() -> AugmentConfig:
+    return AugmentConfig(hflip=True, vflip=True, rot90=True)
+
+
+@dataclass
+class DataConfig:
+    """What the training batches look like."""
+
+    scales: tuple[int, ...] = (3,)  # several train one multi-scale model (VDSR); each batch draws one
+    patch_size: int = 17  # side of the LR patch (ESPCN: 17 at x3); the HR target is patch_size * scale
+    batch_size: int = 16  # patches per step: more gives smoother gradients but costs memory and time
+    num_channels: int = 1  # 1 = the luma Y of YCbCr, as SRCNN/ESPCN/VDSR train; 3 = RGB, as EDSR
+    pre_upsample: bool = False  # True for SRCNN/VDSR: the input is the LR bicubic-upscaled to the HR size
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)  # defines the task to undo
+    augment: AugmentConfig = field(default_factory=_standard_augmentation)  # flips + quarter turns: exact
+    seed: int = 0  # the same seed gives the same batches, so runs can be compared and repeated
+    prefetch: int = 0  # batches made ahead by a background thread (0 = none); the same batches either way
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scales, int):
+            self.scales = (self.scales,)
+        self.scales = tuple(check_scale(scale) for scale in self.scales)
+        if not self.scales:
+            raise ValueError("scales needs at least one scale, e.g. (3,)")
+        if self.patch_size < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"patch_size and batch_size must be positive, not {self.patch_size}, {self.batch_size}"
+            )
+        if self.num_channels not in (1, 3):
+            raise ValueError(f"num_channels must be 1 (Y channel) or 3 (RGB), not {self.num_channels}")
+        if self.prefetch < 0:
+            raise ValueError(f"prefetch must be 0 (off) or a number of batches, not {self.prefetch}")
+
+
+# ----- finding and loading images -----
+
+
+def find_images(folders: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """All image files under `folders`, recursively, sorted.
+
+    Works for flat folders (T91/*.png) and for the benchmark layout NAME/HR/*.png: where a folder has
+    an `HR` subfolder, only that one is searched, so NAME/LR_bicubic/ never passes for HR images.
+    Hidden files and folders (.ipynb_checkpoints) are skipped.
+    """
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    found: list[Path] = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"The image folder {folder} does not exist (or is not a folder)")
+        in_folder = []
+        for root, subfolders, files in os.walk(folder):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            high_resolution = [name for name in subfolders if name.lower() == "hr"]
+            if high_resolution:
+                subfolders[:] = high_resolution
+            in_folder += [
+                Path(root) / name
+                for name in files
+                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+            ]
+        if not in_folder:
+            raise FileNotFoundError(f"No images ({' '.join(IMAGE_SUFFIXES)}) found in {folder}")
+        found += in_folder
+    return sorted(set(found))
+
+
+def split_train_validation(
+    paths: Sequence[Path], validation_fraction: float, seed: int = 0
+) -> tuple[list[Path], list[Path]]:
+    """Hold out a random `validation_fraction` of the training images, to choose checkpoints on.
+
+    Never validate on a test set (Set5, Set14, ...): choosing the best checkpoint by its test score
+    makes that score optimistic. Returns (train_paths, validation_paths), each sorted; at least one
+    image goes to each side when validation_fraction > 0.
+    """
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), not {validation_fraction}")
+    paths = sorted(map(Path, paths))
+    if validation_fraction == 0.0:
+        return paths, []
+    if len(paths) < 2:
+        raise ValueError(f"need at least 2 images to hold some out for validation, got {len(paths)}")
+    count = min(max(1, round(len(paths) * validation_fraction)), len(paths) - 1)
+    order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(seed)).tolist()
+    validation = sorted(paths[index] for index in order[:count])
+    train = sorted(paths[index] for index in order[count:])
+    return train, validation
+
+
+def load_training_image(path: str | os.PathLike, num_channels: int) -> torch.Tensor:
+    """Load an image as the sampler keeps it: (C, H, W) uint8, C = num_channels (1 = luma Y).
+
+    uint8 takes a quarter of the memory of float32 (T91 + BSD200 in RGB: 110 MB instead of 440 MB),
+    and the Y channel is rounded to 8 bits as MATLAB's rgb2ycbcr does for 8-bit photos.
+    """
+    image = load_image(path, mode="rgb" if num_channels == 3 else "keep")  # (C, H, W) in [0, 1]
+    if num_channels == 1:
+        image = rgb_to_luma(image)  # (1, H, W); gray photos stay as they are
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _load_images(
+    paths: Sequence[Path], num_channels: int, min_size: int, why_min_size: str
+) -> tuple[list[Path], list[torch.Tensor]]:
+    """Load every usable image; warn about (and skip) unreadable ones and ones smaller than min_size."""
+    kept_paths, images, unreadable, too_small = [], [], [], []
+    for path in paths:
+        try:
+            image = load_training_image(path, num_channels)
+        except (ImageError, OSError) as error:
+            unreadable.append(f"{path} ({error})")
+            continue
+        height, width = image.shape[-2:]
+        if min(height, width) < min_size:
+            too_small.append(f"{path} ({height}x{width})")
+            continue
+        kept_paths.append(Path(path))
+        images.append(image)
+    if unreadable:
+        warnings.warn(
+            f"Skipped {len(unreadable)} unreadable image(s): " + "; ".join(unreadable), stacklevel=3
+        )
+    if too_small:
+        warnings.warn(
+            f"Skipped {len(too_small)} image(s) smaller than {min_size}x{min_size} pixels ({why_min_size}): "
+            + "; ".join(too_small),
+            stacklevel=3,
+        )
+    if not images:
+        raise ValueError(
+            f"None of the {len(paths)} image(s) can be used for training"
+            f" ({len(unreadable)} unreadable, {len(too_small)} smaller than {min_size}x{min_size} pixels:"
+            f" {why_min_size})"
+        )
+    return kept_paths, images
+
+
+# ----- shrinking with margins -----
+
+
+def margin_for(scale: int, blur_sigma: float = 0.0) -> int:
+    """LR pixels to cut beyond each side of a patch, so that shrinking it equals cutting the shrunk photo.
+
+    The antialiased bicubic kernel of LR pixel i reaches 2 * scale HR pixels from its centre, which
+    lies 1.5 * scale - 0.5 HR pixels inside the patch's edge for the outermost LR pixel; a blur first
+    reaches its radius further.
+    """
+    blur_radius = gaussian_kernel(blur_sigma).shape[-1] // 2 if blur_sigma > 0 else 0
+    return 2 + math.ceil(blur_radius / scale)
+
+
+def _aligned_region(
+    top: int, patch_size: int, margin: int, scale: int, lr_length: int
+) -> tuple[int, int, int]:
+    """Along one axis: (HR start, HR length, LR offset of the patch in it) of a margin region."""
+    region = min(patch_size + 2 * margin, lr_length)  # in LR pixels
+    start = min(max(top - margin, 0), lr_length - region)
+    return start * scale, region * scale, top - start
+
+
+def crop_with_margin(
+    hr_image: torch.Tensor, top: int, left: int, patch_size: int, scale: int, margin: int
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Cut the HR region around the LR patch at (top, left), with `margin` LR pixels on each side.
+
+    Returns the region and the (top, left) of the patch in the region's LR grid: shrink the region,
+    keep [top : top + patch_size, left : left + patch_size], and the result is the patch of the shrunk
+    (mod-cropped) photo. The region stays on multiples of `scale` and is moved, not shrunk, to stay
+    inside the photo: where it meets the photo's edge, it mirrors exactly as the whole photo would.
+    """
+    lr_height, lr_width = hr_image.shape[-2] // scale, hr_image.shape[-1] // scale
+    assert 0 <= top <= lr_height - patch_size and 0 <= left <= lr_width - patch_size, (
+        f"an LR patch of {patch_size} at ({top}, {left}) does not fit in the {lr_height}x{lr_width} LR image"
+    )
+    region_top, region_height, top_offset = _aligned_region(top, patch_size, margin, scale, lr_height)
+    region_left, region_width, left_offset = _aligned_region(left, patch_size, margin, scale, lr_width)
+    region = hr_image[..., region_top : region_top + region_height, region_left : region_left + region_width]
+    return region, (top_offset, left_offset)
+
+
+def rotation_region_size(hr_size: int, max_degrees: float) -> int:
+    """Side of the HR square that, rotated by up to max_degrees, still holds an hr_size square."""
+    worst = math.radians(min(max_degrees, 45.0))  # |cos| + |sin| is largest at 45 degrees
+    return math.ceil(hr_size * (math.cos(worst) + math.sin(worst))) + 2  # + 2 for the bilinear taps
+
+
+@dataclass
+class _PatchDraw:
+    """The random choices for one patch."""
+
+    image_index: int
+    top_fraction: float  # where the patch is, as fractions of the free room
+    left_fraction: float
+    augment: AugmentChoice
+
+
+# ----- the sampler -----
+
+
+class PatchSampler:
+    """Random (input, target) training batches from a list of HR photos, reproducible from the seed.
+
+    The photos are loaded once and kept in memory as uint8. Each batch draws one scale from
+    `config.scales`, then for each patch: a photo (uniformly: each photo as likely as another, as
+    BasicSR does), a position and the augmentations. Shapes, for LR patch p and scale s:
+        input:  (B, C, p, p), or (B, C, p s, p s) with pre_upsample
+        target: (B, C, p s, p s)
+
+    >>> from sr_teach.images import data_folder
+    >>> config = DataConfig(scales=(2,), patch_size=8, batch_size=4)
+    >>> [tuple(tensor.shape) for tensor in PatchSampler(find_images(data_folder()), config).next_batch()]
+    [(4, 1, 8, 8), (4, 1, 16, 16)]
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike], config: DataConfig) -> None:
+        self.config = config
+        largest_scale = max(config.scales)
+        self.margin = {scale: margin_for(scale, config.degradation.blur_sigma) for scale in config.scales}
+        min_size = config.patch_size * largest_scale
+        why = f"the HR patch for an LR patch of {config.patch_size} at x{largest_scale}"
+        if config.augment.rotate_degrees > 0:
+            region = (config.patch_size + 2 * self.margin[largest_scale]) * largest_scale
+            min_size = rotation_region_size(region, config.augment.rotate_degrees)
+            why += f", with margins and room to rotate by {config.augment.rotate_degrees} degrees"
+        self.paths, self.images = _load_images(
+            [Path(path) for path in paths], config.num_channels, min_size, why
+        )
+        self._generator = torch.Generator().manual_seed(config.seed)
+        # Flip after shrinking (cheaper: smaller patches, and the shortcut) where it gives the same LR.
+        self.flips_after_shrink = config.degradation.method != "nearest" or all(s % 2 for s in config.scales)
+        # Shrink whole photos once when patches of them equal the patches of the shrunk photo.
+        self.shrinks_whole_images = config.augment.is_geometric_only and self.flips_after_shrink
+        self._shrunk_images: dict[tuple[int, int], torch.Tensor] = {}  # (photo, scale) -> LR photo
+        self._queue: queue.Queue | None = None
+        self._stop = threading.Event()
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.next_batch()
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (input, target) batch; with prefetch, made ahead by a background thread."""
+        if self.config.prefetch == 0:
+            return self._make_batch()
+        if self._stop.is_set():
+            raise RuntimeError("this sampler was closed; make a new one")
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=self.config.prefetch)
+            arguments = (weakref.ref(self), self._stop, self._queue)
+            threading.Thread(target=_prefetch, args=arguments, name="sr_teach-prefetch", daemon=True).start()
+        batch = self._queue.get()
+        if isinstance(batch, BaseException):
+            self._stop.set()  # the thread has ended; a later call says so instead of waiting forever
+            raise batch
+        return batch
+
+    def close(self) -> None:
+        """Stop the prefetch thread, if any (it also stops when the sampler is garbage-collected)."""
+        self._stop.set()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_stop"):  # __init__ may have failed before making it
+            self._stop.set()
+
+    def __enter__(self) -> PatchSampler:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    # -- making one batch --
+
+    def _make_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        config, generator = self.config, self._generator
+        scale = config.scales[int(torch.randint(len(config.scales), (1,), generator=generator))]
+        draws = [self._draw_patch() for _ in range(config.batch_size)]
+        if self.shrinks_whole_images:
+            pairs = [self._cut_from_shrunk_image(draw, scale) for draw in draws]
+        else:
+            pairs = self._cut_and_shrink(draws, scale)
+        if self.flips_after_shrink:
+            pairs = [
+                (apply_geometric(lr, draw.augment), apply_geometric(hr, draw.augment))
+                for draw, (lr, hr) in zip(draws, pairs)
+            ]
+        lr_patches = torch.stack([lr for lr, _ in pairs])  # (B, C, p, p)
+        hr_patches = torch.stack([hr for _, hr in pairs])  # (B, C, p s, p s)
+        degradation = config.degradation
+        if degradation.noise_sigma > 0:
+            lr_patches = gaussian_noise(lr_patches, degradation.noise_sigma, generator)
+        if degradation.jpeg_quality is not None:
+            lr_patches = jpeg_compress(lr_patches, degradation.jpeg_quality)
+        if config.pre_upsample:
+            # (B, C, p, p) -> (B, C, p s, p s)
+            lr_patches = resize(lr_patches, size=tuple(hr_patches.shape[-2:]), method="bicubic")
+        return lr_patches, hr_patches
+
+    def _draw_patch(self) -> _PatchDraw:
+        generator = self._generator
+        image_index = int(torch.randint(len(self.images), (1,), generator=generator))
+        top_fraction, left_fraction = torch.rand(2, generator=generator, dtype=torch.float64).tolist()
+        return _PatchDraw(
+            image_index, top_fraction, left_fraction, draw_augmentation(self.config.augment, generator)
+        )
+
+    def _shrink(self, hr_batch: torch.Tensor, scale: int) -> torch.Tensor:
+        """Blur (if asked) and shrink (B, C, H, W) float HR images to (B, C, H / s, W / s)."""
+        blur_sigma = self.config.degradation.blur_sigma
+        blurred = gaussian_blur(hr_batch, blur_sigma) if blur_sigma > 0 else hr_batch
+        return downscale(blurred, scale, self.config.degradation.method)
+
+    def _lr_position(self, draw: _PatchDraw, image: torch.Tensor, scale: int) -> tuple[int, int]:
+        """Top-left of the LR patch in the shrunk (mod-cropped) photo."""
+        free_height = image.shape[-2] // scale - self.config.patch_size + 1
+        free_width = image.shape[-1] // scale - self.config.patch_size + 1
+        return int(draw.top_fraction * free_height), int(draw.left_fraction * free_width)
+
+    def _cut_from_shrunk_image(self, draw: _PatchDraw, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shortcut: an aligned pair cut from the photo and from its shrunk copy (made once)."""
+        image = self.images[draw.image_index]  # (C, H, W) uint8
+        key = (draw.image_index, scale)
+        if key not in self._shrunk_images:
+            hr_image = mod_crop(image, scale).float() / 255
+            self._shrunk_images[key] = self._shrink(hr_image[None], scale)[0]  # (C, H / s, W / s) float32
+        lr_image = self._shrunk_images[key]
+        top, left, patch = *self._lr_position(draw, image, scale), self.config.patch_size
+        lr_patch = lr_image[:, top : top + patch, left : left + patch]
+        hr_patch = image[:, top * scale : (top + patch) * scale, left * scale : (left + patch) * scale]
+        return lr_patch, hr_patch.float() / 255
+
+    def _cut_and_shrink(self, draws: list[_PatchDraw], scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The general way: cut HR regions with margins, rotate and jitter them, shrink them, trim.
+
+        Returns (LR patch, HR patch) pairs; with flips_after_shrink, not yet flipped.
+        """
+        patch, margin = self.config.patch_size, self.margin[scale]
+        rotating = self.config.augment.rotate_degrees > 0
+        regions, offsets = [], []  # HR regions (C, h, w) uint8, and the patch's LR (top, left) in each
+        for draw in draws:
+            image = self.images[draw.image_index]
+            if rotating:
+                # A square large enough to hold the patch and its margins at any angle up to the limit.
+                size = rotation_region_size((patch + 2 * margin) * scale, self.config.augment.rotate_degrees)
+                top = int(draw.top_fraction * (image.shape[-2] - size + 1))
+                left = int(draw.left_fraction * (image.shape[-1] - size + 1))
+                region, offset = image[:, top : top + size, left : left + size], (margin, margin)
+            else:
+                position = self._lr_position(draw, image, scale)
+                region, offset = crop_with_margin(image, *position, patch, scale, margin)
+            if not self.flips_after_shrink:
+                # Flip the HR region itself, and follow where the patch went in it (nowhere, in the
+                # square cut for rotation: the patch is at its centre).
+                if not rotating:
+                    lr_height, lr_width = region.shape[-2] // scale, region.shape[-1] // scale
+                    offset = _moved_square(offset, patch, lr_height, lr_width, draw.augment)
+                region = apply_geometric(region, draw.augment)
+            regions.append(region)
+            offsets.append(offset)
+        # Work on regions of the same size together (near a photo's edge a region may be smaller).
+        by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for index, region in enumerate(regions):
+            by_shape[tuple(region.shape)].append(index)
+        pairs: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(regions)  # type: ignore[list-item]
+        for indices in by_shape.values():
+            hr_regions = torch.stack([regions[index] for index in indices]).float() / 255  # (b, C, h, w)
+            choices = [draws[index].augment for index in indices]
+            if rotating:
+                angles = torch.tensor([choice.rotate_degrees for choice in choices])
+                hr_size = (patch + 2 * margin) * scale
+                hr_regions = center_crop(rotate(hr_regions, angles, crop=False), hr_size, hr_size)
+            hr_regions = apply_photometric_batch(hr_regions, choices)
+            lr_regions = self._shrink(hr_regions, scale)  # (b, C, h / s, w / s)
+            for index, hr_region, lr_region in zip(indices, hr_regions, lr_regions):
+                top, left = offsets[index]
+                lr_patch = lr_region[:, top : top + patch, left : left + patch]
+                hr_patch = hr_region[
+                    :, top * scale : (top + patch) * scale, left * scale : (left + patch) * scale
+                ]
+                pairs[index] = (lr_patch, hr_patch)
+        return pairs
+
+
+def _moved_square(
+    position: tuple[int, int], size: int, height: int, width: int, choice: AugmentChoice
+) -> tuple[int, int]:
+    """Where the size x size square at `position` of a height x width grid goes under `apply_geometric`."""
+    top, left = position
+    if choice.hflip:
+        left = width - left - size
+    if choice.vflip:
+        top = height - top - size
+    for _ in range(choice.rot90_turns % 4):  # a counter-clockwise quarter turn: right edge goes to the top
+        top, left, height, width = width - left - size, top, width, height
+    return top, left
+
+
+def _prefetch(sampler_reference: weakref.ref, stop: threading.Event, batches: queue.Queue) -> None:
+    """The prefetch thread: make batches into `batches` until stopped or the sampler is gone.
+
+    It holds the sampler only while making a batch, so a forgotten sampler is still collected.
+    """
+    while not stop.is_set():
+        sampler = sampler_reference()
+        if sampler is None:
+            return
+        try:
+            batch = sampler._make_batch()
+        except BaseException as error:  # hand it to the training loop, which raises it
+            batch = error
+        del sampler
+        while not stop.is_set():
+            try:
+                batches.put(batch, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if isinstance(batch, BaseException):
+            return
+
+
+# ----- validation -----
+
+
+def load_validation_pairs(
+    paths: Sequence[str | os.PathLike],
+    scale: int,
+    num_channels: int,
+    pre_upsample: bool,
+    max_size: int | None = None,
+    degradation: DegradationConfig | None = None,
+    seed: int = 0,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Whole held-out images as (input, target) pairs, (C, h, w) and (C, H, W), for validation PSNR.
+
+    The target is the photo (Y or RGB, as in training) mod-cropped to a multiple of `scale`, and, with
+    max_size, centre-cropped to at most max_size HR pixels a side to bound the time validation takes.
+    The input is its degradation (bicubic by default; noise is drawn from `seed`, so it is the same at
+    every validation), upscaled back with bicubic when pre_upsample. Unreadable images are skipped
+    with a warning.
+    """
+    scale = check_scale(scale)
+    degradation = degradation or DegradationConfig()
+    generator = torch.Generator().manual_seed(seed)
+    _, images = _load_images([Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}")
+    pairs = []
+    for image in images:
+        target = mod_crop(image.float() / 255, scale)  # (C, H, W)
+        if max_size is not None:
+            side = max(scale, max_size - max_size % scale)
+            target = center_crop(target, min(side, target.shape[-2]), min(side, target.shape[-1]))
+        lr_image = degrade(
+            target,
+            scale,
+            degradation.method,
+            blur_sigma=degradation.blur_sigma,
+            noise_sigma=degradation.noise_sigma,
+            jpeg_quality=degradation.jpeg_quality,
+            generator=generator,
+        )  # (C, H / s, W / s)
+        if pre_upsample:
+            lr_image = resize(lr_image, size=tuple(target.shape[-2:]), method="bicubic")  # (C, H, W)
+        pairs.append((lr_image, target))
+    return pairs
