@@ -340,6 +340,19 @@ class PatchSampler:
             raise batch
         return batch
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Where the random draws stand, so a resumed training run gets the same next batches."""
+        if self._queue is not None:
+            raise RuntimeError(
+                "a prefetching sampler has drawn batches ahead, so its position cannot be saved; "
+                "use prefetch=0 for runs that must resume exactly"
+            )
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue drawing from the position saved by `state_dict`."""
+        self._generator.set_state(state["generator"])
+
     def close(self) -> None:
         """Stop the prefetch thread, if any (it also stops when the sampler is garbage-collected)."""
         self._stop.set()

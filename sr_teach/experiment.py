@@ -24,6 +24,7 @@ from torch import nn
 from sr_teach.augmentation import AugmentConfig
 from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, find_images, load_validation_pairs, split_train_validation
 from sr_teach.images import data_folder
+from sr_teach.lessons import seed_everything
 from sr_teach.models import build_model
 from sr_teach.training import History, Trainer, TrainConfig, load_checkpoint, save_checkpoint
 
@@ -81,6 +82,7 @@ class Experiment:
         if config.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
         self.config = config
+        seed_everything(config.seed)  # the same seed, the same initial weights
         self.model: nn.Module = build_model(
             config.model, scale=config.scale, num_channels=config.num_channels, **config.model_options
         )

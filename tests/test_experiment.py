@@ -1,0 +1,124 @@
+"""Experiment wiring, shipped-weights loading and `sr-teach train`: small runs on tiny photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sr_teach.cli import main
+from sr_teach.experiment import AUGMENTATIONS, Experiment, ExperimentConfig
+from sr_teach.images import load_sample, save_image
+from sr_teach.pretrained import load_model, load_pretrained, pretrained_models
+from sr_teach.training import CheckpointError, TrainConfig
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path) -> Path:
+    """Four 96 x 96 crops of bundled photos: enough for patches and a validation image."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, name in enumerate(["astronaut", "chelsea", "coffee", "rocket"]):
+        image = load_sample(name, mode="rgb")[:, 40:136, 60:156]
+        save_image(image, folder / f"{index}_{name}.png")
+    return folder
+
+
+def small_config(folder: Path, **overrides) -> ExperimentConfig:
+    values = dict(
+        model="espcn", scale=2, data=(str(folder),), patch_size=8, batch_size=4, validation_fraction=0.25,
+        train=TrainConfig(learning_rate=1e-3, loss="mse", total_steps=100, validation_every=3, log_every=1),
+    )
+    values.update(overrides)
+    return ExperimentConfig(**values)
+
+
+def test_experiment_trains_validates_and_resumes_exactly(photo_folder: Path, tmp_path: Path) -> None:
+    straight = Experiment(small_config(photo_folder))
+    straight.train(steps=6)
+    assert straight.trainer.step == 6
+    assert len(straight.validation_paths) == 1 and len(straight.train_paths) == 3
+    assert straight.history.validation_psnr, "validation ran every 3 steps"
+
+    first_half = Experiment(small_config(photo_folder))
+    first_half.train(steps=3)
+    path = first_half.save(tmp_path / "half.pt")
+    resumed = Experiment.resume(path)
+    assert resumed.trainer.step == 3
+    resumed.train(steps=3)
+    for name, value in straight.model.state_dict().items():
+        assert torch.allclose(value, resumed.model.state_dict()[name], atol=1e-6), name
+
+
+def test_save_refuses_to_overwrite_and_load_model_checks_the_scale(photo_folder: Path, tmp_path: Path) -> None:
+    experiment = Experiment(small_config(photo_folder))
+    experiment.train(steps=2)
+    path = experiment.save(tmp_path / "espcn_x2.pt")
+    with pytest.raises(FileExistsError):
+        experiment.save(path)
+    model = load_model(path, scale=2)
+    assert model.scale == 2 and not model.training
+    with pytest.raises(CheckpointError, match="x2"):
+        load_model(path, scale=3)
+
+
+def test_pre_upsampling_experiment_learns_several_scales(photo_folder: Path, tmp_path: Path) -> None:
+    config = small_config(photo_folder, model="vdsr", extra_scales=(3,), model_options={"depth": 3})
+    experiment = Experiment(config)
+    experiment.train(steps=2)
+    path = experiment.save(tmp_path / "vdsr.pt")
+    model = load_model(path, scale=3)  # one pre-upsampling model serves both scales
+    assert model.upsampling == "pre" and model.scale == 3
+
+
+def test_post_upsampling_experiment_refuses_several_scales(photo_folder: Path) -> None:
+    with pytest.raises(ValueError, match="one model per scale"):
+        Experiment(small_config(photo_folder, extra_scales=(3,)))
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        Experiment(small_config(photo_folder, augment="sideways"))
+    assert set(AUGMENTATIONS) == {"none", "flips", "full"}
+
+
+def test_unknown_pretrained_name_names_what_is_shipped() -> None:
+    shipped = {(info.name, scale) for info in pretrained_models() for scale in info.scales}
+    assert ("espcn", 7) not in shipped
+    with pytest.raises(ValueError, match="no pretrained weights for 'espcn' at x7"):
+        load_pretrained("espcn", scale=7)
+
+
+def test_cli_train_then_upscale_and_evaluate_with_the_checkpoint(photo_folder: Path, tmp_path: Path, capsys) -> None:
+    checkpoint = tmp_path / "run.pt"
+    arguments = ["train", "--model", "espcn", "--scale", "2", "--data", str(photo_folder), "--steps", "3",
+                 "--patch-size", "8", "--batch-size", "4", "--quiet", "--output", str(checkpoint)]
+    assert main(arguments) == 0
+    assert checkpoint.exists()
+    assert main(arguments) == 1  # refuses to overwrite without --force
+    assert "exists" in capsys.readouterr().err
+    assert main(arguments[:-2] + ["--output", str(checkpoint), "--resume", str(checkpoint)]) == 0
+    assert "resuming" in capsys.readouterr().out
+
+    output = tmp_path / "up.png"
+    source = next(photo_folder.iterdir())
+    assert main(["upscale", str(source), str(output), "--model", str(checkpoint), "--scale", "2"]) == 0
+    from PIL import Image
+    with Image.open(output) as result:
+        assert result.size == (192, 192)
+    assert main(["upscale", str(source), str(tmp_path / "up3.png"), "--model", str(checkpoint), "--scale", "3"]) == 1
+    assert "x2" in capsys.readouterr().err
+
+    assert main(["evaluate", "--model", str(checkpoint), "--dataset", "bundled", "--scale", "2", "--json"]) == 0
+    import json
+    result = json.loads(capsys.readouterr().out)
+    assert result["method"] == str(checkpoint) and len(result["images"]) == 9
+
+
+def test_cli_train_needs_a_duration_and_reports_bad_checkpoints(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--model", "espcn", "--scale", "2", "--output", str(tmp_path / "x.pt")]) == 1
+    assert "--steps" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    image = tmp_path / "in.png"
+    save_image(torch.rand(3, 16, 16), image)
+    assert main(["upscale", str(image), str(tmp_path / "out.png"), "--model", str(garbage), "--scale", "2"]) == 1
+    assert "could not be read" in capsys.readouterr().err
