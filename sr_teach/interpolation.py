@@ -15,6 +15,7 @@ The other methods exist to show what difference the choice makes:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -63,6 +64,7 @@ METHODS = (
 )
 
 
+@functools.lru_cache(maxsize=256)  # training resizes many patches of a few sizes; do not modify the result
 def resize_matrix(
     in_length: int, out_length: int, scale: float, kernel: str = "bicubic", antialiasing: bool = True
 ) -> torch.Tensor:
@@ -127,11 +129,9 @@ def imresize(
     matrix_h = resize_matrix(in_height, out_height, scale_h, kernel, antialiasing).to(image.device)
     matrix_w = resize_matrix(in_width, out_width, scale_w, kernel, antialiasing).to(image.device)
     if scale_h <= scale_w:
-        result = torch.einsum("oh,...hw->...ow", matrix_h, result)
-        result = torch.einsum("pw,...hw->...hp", matrix_w, result)
+        result = (matrix_h @ result) @ matrix_w.T  # rows, then columns
     else:
-        result = torch.einsum("pw,...hw->...hp", matrix_w, result)
-        result = torch.einsum("oh,...hw->...ow", matrix_h, result)
+        result = matrix_h @ (result @ matrix_w.T)  # columns, then rows
     return result.to(dtype)
 
 
