@@ -25,6 +25,7 @@ from sr_teach.augmentation import AugmentConfig
 from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, find_images, load_validation_pairs, split_train_validation
 from sr_teach.images import data_folder
 from sr_teach.lessons import seed_everything
+from sr_teach.losses import LOSSES
 from sr_teach.models import build_model
 from sr_teach.training import History, Trainer, TrainConfig, load_checkpoint, save_checkpoint
 
@@ -155,6 +156,12 @@ def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
     """The inverse of ExperimentConfig.to_dict (for checkpoints)."""
     values = dict(values)
     values["degradation"] = DegradationConfig(**values["degradation"])
+    loss = values["train"]["loss"]
+    if loss not in LOSSES:
+        raise ValueError(
+            f"this run was trained with a custom loss function ({loss!r}), which a checkpoint cannot hold; "
+            "rebuild the Experiment with that function and load the trainer state yourself"
+        )
     values["train"] = TrainConfig(**values["train"])
     for key in ("extra_scales", "data"):
         values[key] = tuple(values[key])
