@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from sr_teach.degradations import check_scale, downscale, mod_crop
-from sr_teach.images import data_folder, load_image
+from sr_teach.images import data_folder, load_image, quantize
 
 ENVIRONMENT_VARIABLE = "SR_TEACH_DATA"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -96,7 +96,7 @@ def benchmark_images(
     """Load a set under the standard protocol at `scale`.
 
     The LR input is read from NAME/LR_bicubic/X<scale> when that file exists, otherwise made by
-    `downscale` (MATLAB-compatible bicubic), which reproduces those files. A gray HR image (such as
+    `downscale` (MATLAB-compatible bicubic) and rounded to 8 bits, which reproduces those files. A gray HR image (such as
     Set14's bridge) is paired with a gray LR image, so both are measured alike.
     """
     scale = check_scale(scale)
@@ -117,5 +117,6 @@ def benchmark_images(
                 )
             images.append(BenchmarkImage(hr_path.stem, lr_image, hr_image, lr_from_file=True))
         else:
-            images.append(BenchmarkImage(hr_path.stem, downscale(hr_image, scale), hr_image, lr_from_file=False))
+            lr_image = quantize(downscale(hr_image, scale))  # 8-bit, like the LR files it stands in for
+            images.append(BenchmarkImage(hr_path.stem, lr_image, hr_image, lr_from_file=False))
     return images
