@@ -18,7 +18,7 @@ from sr_teach.datasets import (
     resolve_data_dir,
 )
 from sr_teach.degradations import downscale, mod_crop
-from sr_teach.images import data_folder, load_image, save_image
+from sr_teach.images import data_folder, load_image, quantize, save_image
 
 
 def make_set(root: Path, name: str, tiny_images: dict[str, Path], with_hr_level: bool = True) -> Path:
