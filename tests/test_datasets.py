@@ -95,7 +95,7 @@ def test_layouts_and_lr_made_by_downscale(tmp_path: Path, tiny_images, with_hr_l
         hr_image = mod_crop(load_image(folder / f"{image.name}.png"), 3)
         assert torch.equal(image.hr_image, hr_image)
         assert not image.lr_from_file
-        assert torch.equal(image.lr_image, downscale(hr_image, 3))
+        assert torch.equal(image.lr_image, quantize(downscale(hr_image, 3)))  # 8-bit, like LR files
         assert image.hr_image.shape[-2:] == (3 * image.lr_image.shape[-2], 3 * image.lr_image.shape[-1])
     assert images[2].hr_image.shape == (3, 24, 36)  # odd: 25 x 37 cropped to multiples of 3
     assert len(benchmark_images("Tiny", 3, data_dir=tmp_path, max_images=2)) == 2
