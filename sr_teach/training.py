@@ -98,6 +98,9 @@ class TrainConfig:
     # A loss above this multiple of the best smoothed (running-average) loss counts as exploding:
     # training stops and the last good weights are restored. None disables the check (NaN still stops).
     divergence_factor: float | None = 10.0
+    # Steps before the exploding-loss check starts (NaN/Inf are caught from the first step): a
+    # network that starts as bicubic has a tiny first loss, and Adam's first updates raise it.
+    divergence_grace_steps: int = 50
     # True: raise TrainingDiverged after restoring the weights, e.g. in a script or a sweep.
     # False (default): stop with a warning, so a notebook can show the divergence and carry on.
     raise_on_divergence: bool = False
@@ -497,7 +500,7 @@ class Trainer:
             bar.set_postfix(loss=f"{record.loss:.4g}", lr=f"{record.learning_rate:.2g}")
         self._emit(handlers, record)
 
-        problem = self._find_divergence(losses)
+        problem = self._find_divergence(losses, steps)
         if problem is not None:
             index, description = problem
             return self._recover(steps[index], learning_rates[index], description)
@@ -508,7 +511,7 @@ class Trainer:
         self._snapshot_candidate()
         return ""
 
-    def _find_divergence(self, losses: list[float]) -> tuple[int, str] | None:
+    def _find_divergence(self, losses: list[float], steps: list[int]) -> tuple[int, str] | None:
         factor = self.config.divergence_factor
         for index, loss in enumerate(losses):
             if math.isnan(loss):
@@ -516,7 +519,8 @@ class Trainer:
             if math.isinf(loss):
                 return index, "infinite"
             best = self._best_smoothed_loss
-            if factor is not None and best is not None and best > 0 and loss > factor * best:
+            settled = steps[index] > self.config.divergence_grace_steps
+            if factor is not None and settled and best is not None and best > 0 and loss > factor * best:
                 return index, f"{loss:.3g}, over {factor:g}x the best smoothed loss {best:.3g} (exploding)"
             # A running average (about the last 10 steps) so that one lucky batch does not set the bar.
             self._smoothed_loss = loss if self._smoothed_loss is None else 0.9 * self._smoothed_loss + 0.1 * loss

@@ -308,7 +308,8 @@ def test_huge_learning_rate_diverges_with_advice_and_finite_weights():
 
 
 def test_exploding_loss_is_caught_before_nan_and_can_raise():
-    settings = dict(optimizer="sgd", learning_rate=30.0, loss=F.mse_loss, log_every=1, raise_on_divergence=True)
+    settings = dict(optimizer="sgd", learning_rate=30.0, loss=F.mse_loss, log_every=1, raise_on_divergence=True,
+                    divergence_grace_steps=0)
     trainer = Trainer(make_model(), random_batches(), config(**settings))
     with pytest.raises(TrainingDiverged, match="exploding") as caught:
         trainer.train(steps=200)
@@ -451,3 +452,12 @@ def test_cuda_mixed_precision_trains():
         assert history.stop_reason == "steps" and all(math.isfinite(loss) for loss in history.loss)
         assert (trainer.scaler is not None) == (precision == "fp16")
         assert next(trainer.model.parameters()).device.type == "cuda"
+
+
+def test_early_loss_jump_of_a_fresh_network_is_not_called_divergence():
+    """A network that starts as bicubic has a tiny first loss; Adam's first steps may raise it 30x."""
+    losses = iter([1e-5] + [3e-4] * 200)
+    trainer = Trainer(make_model(), random_batches(), config(log_every=1))
+    trainer.loss_function = lambda prediction, target: next(losses) + 0 * prediction.sum()
+    history = trainer.train(steps=20)
+    assert history.stop_reason == "steps", history.stop_message
