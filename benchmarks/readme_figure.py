@@ -67,9 +67,8 @@ def main() -> None:
         print(f"{name}: {score:.2f} dB")
     for axis in axes:
         axis.axis("off")
-    figure.suptitle("x4: the same detail enlarged from a 128 x 128 image (PSNR on the whole image, Y channel)")
     figure.tight_layout()
-    figure.savefig(arguments.output)
+    figure.savefig(arguments.output, bbox_inches="tight")
     for link in training_folder.iterdir():
         link.unlink()
     training_folder.rmdir()
