@@ -98,8 +98,9 @@ class TrainConfig:
     # A loss above this multiple of the best smoothed (running-average) loss counts as exploding:
     # training stops and the last good weights are restored. None disables the check (NaN still stops).
     divergence_factor: float | None = 10.0
-    # Steps before the exploding-loss check starts (NaN/Inf are caught from the first step): a
-    # network that starts as bicubic has a tiny first loss, and Adam's first updates raise it.
+    # Steps during which only a 10x larger jump counts as exploding (NaN/Inf are caught from the
+    # first step): a network that starts as bicubic has a tiny first loss that Adam's first updates
+    # raise 30-fold, which is not divergence; a learning rate that wrecks the network still is.
     divergence_grace_steps: int = 50
     # True: raise TrainingDiverged after restoring the weights, e.g. in a script or a sweep.
     # False (default): stop with a warning, so a notebook can show the divergence and carry on.
@@ -519,9 +520,10 @@ class Trainer:
             if math.isinf(loss):
                 return index, "infinite"
             best = self._best_smoothed_loss
-            settled = steps[index] > self.config.divergence_grace_steps
-            if factor is not None and settled and best is not None and best > 0 and loss > factor * best:
-                return index, f"{loss:.3g}, over {factor:g}x the best smoothed loss {best:.3g} (exploding)"
+            early = steps[index] <= self.config.divergence_grace_steps
+            limit = None if factor is None else factor * (10 if early else 1)  # early: only big jumps
+            if limit is not None and best is not None and best > 0 and loss > limit * best:
+                return index, f"{loss:.3g}, over {limit:g}x the best smoothed loss {best:.3g} (exploding)"
             # A running average (about the last 10 steps) so that one lucky batch does not set the bar.
             self._smoothed_loss = loss if self._smoothed_loss is None else 0.9 * self._smoothed_loss + 0.1 * loss
             if best is None or self._smoothed_loss < best:
