@@ -1,0 +1,513 @@
+"""Train a network live in a notebook: a few controls, a loss / PSNR plot that grows, a Stop button.
+
+Two layers, as for every sr_teach widget:
+
+- `TrainingPanel` is plain Python: the settings the controls change, the `Experiment` they build,
+  the progress, the plot (PNG bytes) and a status line. It runs and is tested without a browser.
+- `TrainingPanelView` is a thin ipywidgets view of it: each control writes one field of the panel;
+  Run, Stop and Reset call its methods; the plot and the status line are redrawn as training goes.
+
+    panel = TrainingPanel(ExperimentConfig(model="srcnn", scale=3, patch_size=11), steps_per_run=300)
+    panel.run_blocking()   # train here and now (what a notebook does for its saved, static figure)
+    panel.show()           # that figure, plus the live controls when widgets can be displayed
+
+What a change of setting does:
+- the learning rate applies to the next Run and training carries on from the current weights
+  (so after a divergence you can lower it and continue from the restored weights);
+- the model, the scale, the batch size and the loss define a new experiment: the next Run starts
+  from fresh (seeded) weights, and the old run stays on the PSNR plot in grey for comparison. (A
+  new loss also changes the scale of the loss curve and of the divergence check, so continuing
+  the old run with it would compare numbers that mean different things.)
+
+Why the Run button trains in a background thread: while a cell's code runs, the kernel reads no
+messages from the browser, so a Stop button could never be clicked. A thread leaves the kernel free
+at once, and PyTorch releases Python's global lock inside its convolutions, so the kernel answers
+clicks while the thread trains. (The other pattern, a coroutine on the kernel's event loop that
+`await asyncio.sleep(0)`s between chunks, depends on how the kernel schedules tasks, which changed
+between ipykernel 6 and 7, and still blocks the kernel during each chunk.) Training runs in chunks
+of `steps / points_per_run` steps, each ending with a validation, and the plot is redrawn after
+each; Stop takes effect after the current step. Widgets may be updated from a thread (ipywidgets
+sends the update through the kernel's thread-safe output channel). While the panel trains, do not
+run other cells that use its model; `panel.wait()` blocks until it is done.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from sr_teach.experiment import Experiment, ExperimentConfig
+from sr_teach.interpolation import resize
+from sr_teach.losses import LOSSES
+from sr_teach.metrics import psnr
+from sr_teach.training import Callback, History, Trainer, TrainingDiverged
+
+SCALES = (2, 3, 4)  # the scale dropdown's choices
+BATCH_SIZES = (4, 8, 16, 32, 64)  # the batch-size dropdown's choices
+LEARNING_RATE_EXPONENTS = (-5.0, -1.0)  # the log slider spans 1e-5 ... 1e-1: both failure modes fit
+MAX_PREVIOUS_RUNS = 3  # finished runs kept on the PSNR plot for comparison
+
+
+class _StopWhenAsked(Callback):
+    """Ends the trainer's current call after the step in which the panel's Stop was pressed."""
+
+    def __init__(self, panel: TrainingPanel) -> None:
+        self.panel = panel
+
+    def on_step(self, trainer: Trainer, record: Any) -> None:
+        if self.panel.stop_requested:
+            trainer.stop()
+
+
+class TrainingPanel:
+    """The state behind a live-training panel: settings, the experiment they build, and its progress.
+
+    config: the experiment to train (model, scale, patch size, data, ...); the panel's fields start
+        from it. Its train.validation_every is ignored: the panel validates after every chunk.
+    steps_per_run: how many steps one Run trains.
+    points_per_run: chunks per run, each ending with a validation PSNR point and a redraw of the plot.
+    models: names for the model dropdown (default: just config.model).
+    model_options: per model name, its keyword arguments (default: config.model_options for config.model).
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig | None = None,
+        *,
+        steps_per_run: int = 200,
+        points_per_run: int = 20,
+        models: Sequence[str] | None = None,
+        model_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.base_config = config if config is not None else ExperimentConfig()
+        self.models = tuple(models) if models else (self.base_config.model,)
+        self.model_options = {self.base_config.model: dict(self.base_config.model_options)}
+        self.model_options.update({name: dict(options) for name, options in (model_options or {}).items()})
+        # The fields the controls set (read when a Run starts).
+        self.model: str = self.base_config.model
+        self.scale: int = self.base_config.scale
+        self.learning_rate: float = self.base_config.train.learning_rate
+        self.batch_size: int = self.base_config.batch_size
+        self.loss: str = self.base_config.train.loss if isinstance(self.base_config.train.loss, str) else "mse"
+        self.steps_per_run: int = steps_per_run
+        self.points_per_run = points_per_run
+
+        self.experiment: Experiment | None = None
+        self.previous_runs: list[tuple[str, History]] = []  # (label, history) of replaced experiments
+        self.message = ""  # why the last run ended, when that needs saying (diverged, stopped, failed)
+        self.error: BaseException | None = None  # what a background run raised, if anything
+        self.stop_requested = False
+        self._built_key: tuple | None = None
+        self._bicubic_psnr: float | None = None
+        self._running = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[TrainingPanel], None]] = []
+
+    # ----------------------------------------------------------------------------------- settings
+    def _key(self) -> tuple:
+        """The settings that define an experiment; changing any of them starts a new one."""
+        return (self.model, self.scale, self.batch_size, self.loss)
+
+    @property
+    def needs_new_experiment(self) -> bool:
+        """True when the next Run will start from fresh weights (nothing built yet, or settings changed)."""
+        return self.experiment is None or self._built_key != self._key()
+
+    def experiment_config(self) -> ExperimentConfig:
+        """The ExperimentConfig the current settings describe."""
+        base = self.base_config
+        if self.model not in self.models:
+            raise ValueError(f"model {self.model!r} is not one of this panel's models {self.models}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        train = replace(
+            base.train, learning_rate=self._checked_learning_rate(), loss=self.loss,
+            validation_every=None, raise_on_divergence=True, reraise_interrupt=False,
+        )
+        extra_scales = base.extra_scales if self.model == base.model else ()
+        return replace(
+            base, model=self.model, scale=int(self.scale), batch_size=int(self.batch_size),
+            extra_scales=extra_scales, model_options=dict(self.model_options.get(self.model, {})), train=train,
+        )
+
+    def _checked_learning_rate(self) -> float:
+        learning_rate = float(self.learning_rate)
+        if not (learning_rate > 0 and math.isfinite(learning_rate)):
+            raise ValueError(f"the learning rate must be a positive number, not {self.learning_rate!r}")
+        return learning_rate
+
+    def label(self) -> str:
+        """The current settings in a few words, e.g. for a plot's legend."""
+        return f"{self.model} x{self.scale}, lr {self.learning_rate:.0e}, batch {self.batch_size}, {self.loss}"
+
+    # ----------------------------------------------------------------------------------- training
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def history(self) -> History:
+        return self.experiment.history if self.experiment is not None else History()
+
+    def reset(self) -> None:
+        """Forget the current experiment: the next Run starts from fresh weights."""
+        if self.running:
+            raise RuntimeError("training is running: press Stop (or call stop()) first")
+        self._retire_experiment()
+        self.message = ""
+        self._notify()
+
+    def prepare(self) -> Experiment:
+        """Build the experiment if the settings call for a new one, and apply the learning rate."""
+        if self.needs_new_experiment:
+            self._retire_experiment()
+            config = self.experiment_config()
+            self.experiment = Experiment(config, callbacks=[_StopWhenAsked(self)])
+            self._built_key = self._key()
+            self._bicubic_psnr = None
+        # The trainer reads its config's learning rate at every step, so this takes effect now.
+        self.experiment.trainer.config.learning_rate = self._checked_learning_rate()
+        return self.experiment
+
+    def _retire_experiment(self) -> None:
+        if self.experiment is not None and self.experiment.history.step:
+            self.previous_runs.append((self._built_label, self.experiment.history))
+            del self.previous_runs[:-MAX_PREVIOUS_RUNS]
+        self.experiment, self._built_key, self._bicubic_psnr = None, None, None
+
+    @property
+    def _built_label(self) -> str:
+        model, scale, batch_size, loss = self._built_key
+        return f"{model} x{scale}, batch {batch_size}, {loss}"
+
+    def run_blocking(self, steps: int | None = None) -> History:
+        """Train `steps` (default steps_per_run) more steps here, returning when done or stopped.
+
+        A divergence does not raise: the trainer restores the last good weights and `message` says
+        what happened. Other errors (a bad setting, say) raise as usual.
+        """
+        with self._lock:
+            if self._running:
+                raise RuntimeError("the panel is already training; wait() for it or stop() it first")
+            self._running = True
+        try:
+            return self._train(steps)
+        finally:
+            self._running = False
+            self._notify()
+
+    def run(self, steps: int | None = None) -> threading.Thread:
+        """Start training `steps` steps in a background thread and return at once (the Run button).
+
+        The kernel stays free, so Stop works and other cells run. Errors do not escape the thread:
+        they end up in `message` and `error`. Call `wait()` to block until it is done.
+        """
+        with self._lock:
+            if self._running:
+                raise RuntimeError("the panel is already training; wait() for it or stop() it first")
+            self._running = True
+            self._thread = threading.Thread(target=self._train_in_background, args=(steps,),
+                                            name="sr_teach-training", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _train_in_background(self, steps: int | None) -> None:
+        try:
+            self._train(steps)
+        except Exception as error:  # shown on the panel: a background thread has nobody to raise to
+            self.error = error
+            self.message = f"training failed: {type(error).__name__}: {error}"
+        finally:
+            self._running = False
+            self._notify()
+
+    def stop(self) -> None:
+        """Ask the running training to end after its current step."""
+        self.stop_requested = True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background run has finished; False if `timeout` seconds passed first."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
+    def _train(self, steps: int | None) -> History:
+        steps = self.steps_per_run if steps is None else int(steps)
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        self.stop_requested = False
+        self.message, self.error = "", None
+        self._notify()  # "preparing..." before a possibly slow build
+        experiment = self.prepare()
+        trainer = experiment.trainer
+        chunk = max(1, math.ceil(steps / max(1, self.points_per_run)))
+        target_step = trainer.step + steps
+        if not trainer.history.validation_step and trainer.validation_pairs:
+            trainer.validate()  # the starting point of the PSNR curve
+        while trainer.step < target_step and not self.stop_requested:
+            try:
+                experiment.train(steps=min(chunk, target_step - trainer.step))
+            except TrainingDiverged as diverged:
+                self.message = str(diverged)
+                if trainer.validation_pairs:
+                    trainer.validate()  # the curve's last point: the restored weights, not the broken ones
+                break
+            self._notify()
+            if experiment.history.stop_reason == "interrupted":  # the kernel's interrupt (Ctrl-C / the ■ button)
+                self.message = experiment.history.stop_message
+                break
+        if self.stop_requested and not self.message:
+            self.message = f"stopped at step {trainer.step}"
+        self.stop_requested = False
+        return experiment.history
+
+    # ------------------------------------------------------------------------------- reporting
+    def add_listener(self, listener: Callable[[TrainingPanel], None]) -> None:
+        """Call `listener(panel)` whenever the progress changes (after each chunk, at start and end)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener(self)
+
+    @property
+    def validation_psnr(self) -> float | None:
+        """The latest validation PSNR (dB), or None before the first validation."""
+        values = self.history.validation_psnr
+        return values[-1] if values else None
+
+    @property
+    def bicubic_psnr(self) -> float | None:
+        """The validation PSNR of plain bicubic enlargement: the line a network must rise above."""
+        if self._bicubic_psnr is None and self.experiment is not None and self.experiment.trainer.validation_pairs:
+            self._bicubic_psnr = bicubic_validation_psnr(self.experiment)
+        return self._bicubic_psnr
+
+    def status(self) -> str:
+        """One line: step, recent loss, validation PSNR against bicubic, and any message."""
+        if self.experiment is None:
+            text = f"{self.label()}: " + ("preparing the data..." if self.running else "not trained yet, press Run")
+            return text + (f" | {self.message}" if self.message else "")
+        history = self.history
+        parts = [f"step {self.experiment.trainer.step}"]
+        if history.loss:
+            recent = [value for value in history.loss[-10:] if math.isfinite(value)]
+            if recent:
+                parts.append(f"loss {sum(recent) / len(recent):.4g}")
+        if self.validation_psnr is not None:
+            text = f"validation PSNR {self.validation_psnr:.2f} dB"
+            if self.bicubic_psnr is not None:
+                text += f" (bicubic {self.bicubic_psnr:.2f} dB, {self.validation_psnr - self.bicubic_psnr:+.2f} dB)"
+            parts.append(text)
+        if self.running:
+            parts.append("training...")
+        elif self.needs_new_experiment:
+            parts.append("settings changed: the next Run starts from fresh weights")
+        if self.message:
+            parts.append(self.message)
+        return " | ".join(parts)
+
+    def figure(self, width: float = 8.0, height: float = 2.8, dpi: int = 72) -> Any:
+        """The loss and validation-PSNR curves as a matplotlib Figure (made without pyplot, so any thread may draw)."""
+        return plot_training(
+            self.history, bicubic_psnr=self.bicubic_psnr, previous_runs=self.previous_runs,
+            label=self.label(), width=width, height=height, dpi=dpi,
+        )
+
+    def plot_png(self, dpi: int = 72) -> bytes:
+        """The figure as PNG bytes, for an ipywidgets.Image."""
+        buffer = io.BytesIO()
+        self.figure(dpi=dpi).savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
+
+    def show(self, controls: bool = True) -> TrainingPanelView | None:
+        """Display the plot as a plain image (seen everywhere, GitHub included), the status line, and
+        then (with `controls`, where ipywidgets are installed) the live panel, which it returns."""
+        from IPython.display import Image, display
+
+        from sr_teach.lessons import widgets_available
+
+        display(Image(data=self.plot_png()))
+        print(self.status())
+        if not (controls and widgets_available()):
+            return None
+        view = TrainingPanelView(self)
+        display(view.widget)
+        return view
+
+
+def bicubic_validation_psnr(experiment: Experiment) -> float:
+    """Mean PSNR of MATLAB-bicubic enlargement on the experiment's validation pairs, measured like the trainer's."""
+    trainer = experiment.trainer
+    scores = []
+    for input_image, target_image in trainer.validation_pairs:
+        if experiment.model.upsampling == "pre":
+            enlarged = input_image  # a pre model's input already is the bicubic enlargement
+        else:
+            enlarged = resize(input_image, size=tuple(target_image.shape[-2:]), method="bicubic")
+        scores.append(psnr(enlarged[None].clamp(0, 1), target_image[None], crop_border=trainer.validation_border))
+    return float(torch.cat(scores).mean())
+
+
+def plot_training(
+    history: History,
+    bicubic_psnr: float | None = None,
+    previous_runs: Sequence[tuple[str, History]] = (),
+    label: str = "",
+    width: float = 8.0,
+    height: float = 2.8,
+    dpi: int = 72,
+) -> Any:
+    """Training loss (log scale, with a running mean) and validation PSNR against the bicubic line."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    loss_axes, psnr_axes = figure.subplots(1, 2)
+    if history.loss:
+        losses = torch.tensor(history.loss, dtype=torch.float64)
+        loss_axes.plot(history.step, losses.numpy(), color="tab:blue", alpha=0.25, linewidth=0.8)
+        window = max(1, min(25, len(history.loss) // 10))
+        kernel = torch.ones(1, 1, window, dtype=torch.float64) / window
+        smoothed = torch.nn.functional.conv1d(losses[None, None], kernel)[0, 0]  # running mean (NaN spreads: honest)
+        loss_axes.plot(history.step[window - 1:], smoothed.numpy(), color="tab:blue", label=f"mean of {window}")
+        if (losses > 0).any():
+            loss_axes.set_yscale("log")
+    loss_axes.set(xlabel="step", ylabel="training loss", title="loss")
+    for index, (previous_label, previous) in enumerate(previous_runs):
+        if previous.validation_step:
+            psnr_axes.plot(previous.validation_step, previous.validation_psnr, color="0.6",
+                           linestyle=(0, (1, 1 + index)), label=previous_label)
+    if history.validation_step:
+        psnr_axes.plot(history.validation_step, history.validation_psnr, marker=".", color="tab:orange", label=label)
+    title = "validation PSNR"
+    if bicubic_psnr is not None:
+        psnr_axes.axhline(bicubic_psnr, color="black", linestyle="--", linewidth=1, label="bicubic")
+        # Zoom in on the race with bicubic: a random network starts some 20 dB below, which would
+        # squash the interesting tenths of a dB into a line at the top.
+        shown = [value for value in history.validation_psnr if math.isfinite(value)] + [bicubic_psnr]
+        psnr_axes.set_ylim(bicubic_psnr - 3.0, max(shown) + 0.5)
+        title += ", zoomed on bicubic"
+    psnr_axes.set(xlabel="step", ylabel="PSNR (dB)", title=title)
+    if psnr_axes.get_legend_handles_labels()[0]:
+        psnr_axes.legend(fontsize=7, loc="lower right")
+    return figure
+
+
+class TrainingPanelView:
+    """ipywidgets controls for a TrainingPanel; `view.widget` is what to display.
+
+    Controls write the panel's fields and start no work; Run, Stop and Reset call its methods. The
+    plot is an ipywidgets.Image of PNG bytes (CSS class sr-training-plot), the buttons carry the
+    classes sr-run-button, sr-stop-button and sr-reset-button for browser tests.
+    """
+
+    redraw_interval = 0.3  # seconds: redraw the plot at most this often while training (drawing costs time)
+
+    def __init__(self, panel: TrainingPanel) -> None:
+        import ipywidgets as widgets
+
+        self.panel = panel
+        self.model = widgets.Dropdown(options=list(panel.models), value=panel.model, description="model")
+        if len(panel.models) < 2:
+            self.model.layout.display = "none"
+        self.scale = widgets.Dropdown(options=list(SCALES), value=panel.scale, description="scale")
+        low, high = LEARNING_RATE_EXPONENTS
+        self.learning_rate = widgets.FloatLogSlider(
+            value=panel.learning_rate, base=10, min=low, max=high, step=0.25, description="learning rate",
+            readout_format=".1e", continuous_update=False, style={"description_width": "initial"},
+        )
+        self.batch_size = widgets.Dropdown(
+            options=sorted({*BATCH_SIZES, panel.batch_size}), value=panel.batch_size, description="batch size",
+        )
+        self.loss = widgets.Dropdown(options=list(LOSSES), value=panel.loss, description="loss")
+        self.steps = widgets.IntSlider(
+            value=panel.steps_per_run, min=min(10, panel.steps_per_run), max=max(2000, panel.steps_per_run), step=10,
+            description="steps/run", continuous_update=False,
+        )
+        self.run_button = widgets.Button(description="Run", button_style="success", icon="play",
+                                         tooltip="train steps/run more steps")
+        self.run_button.add_class("sr-run-button")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                          tooltip="stop after the current step")
+        self.stop_button.add_class("sr-stop-button")
+        self.reset_button = widgets.Button(description="Reset", icon="undo", tooltip="start again from fresh weights")
+        self.reset_button.add_class("sr-reset-button")
+        self.plot = widgets.Image(value=panel.plot_png(), format="png")
+        self.plot.add_class("sr-training-plot")
+        self.status = widgets.HTML()
+        self.status.add_class("sr-training-status")
+
+        bindings = {self.model: "model", self.scale: "scale", self.learning_rate: "learning_rate",
+                    self.batch_size: "batch_size", self.loss: "loss", self.steps: "steps_per_run"}
+        for control, field_name in bindings.items():
+            control.observe(self._setter(field_name), names="value")
+        self.run_button.on_click(self._on_run)
+        self.stop_button.on_click(lambda button: panel.stop())
+        self.reset_button.on_click(self._on_reset)
+        panel.add_listener(self._on_progress)
+        self._drawn_at = 0.0
+
+        self.widget = widgets.VBox([
+            widgets.HBox([self.model, self.scale, self.loss]),
+            widgets.HBox([self.learning_rate, self.batch_size, self.steps]),
+            widgets.HBox([self.run_button, self.stop_button, self.reset_button]),
+            self.plot,
+            self.status,
+        ])
+        self.refresh()
+
+    def _setter(self, field_name: str) -> Callable[[dict], None]:
+        def set_field(change: dict) -> None:
+            setattr(self.panel, field_name, change["new"])
+            self.refresh(redraw=False)
+        return set_field
+
+    def _on_run(self, button: Any = None) -> None:
+        if self.panel.running:
+            return  # a second click while training: nothing to do
+        try:
+            self.panel.run()
+        except (RuntimeError, ValueError) as error:
+            self.panel.message = str(error)
+        self.refresh(redraw=False)
+
+    def _on_reset(self, button: Any = None) -> None:
+        if not self.panel.running:
+            self.panel.reset()
+
+    def _on_progress(self, panel: TrainingPanel) -> None:
+        now = time.perf_counter()
+        finished = not panel.running
+        self.refresh(redraw=finished or now - self._drawn_at >= self.redraw_interval)
+
+    def refresh(self, redraw: bool = True) -> None:
+        """Bring the plot, the status line and the buttons up to date with the panel."""
+        panel = self.panel
+        if redraw:
+            self.plot.value = panel.plot_png()
+            self._drawn_at = time.perf_counter()
+        text = panel.status()
+        failed = panel.error is not None or panel.history.stop_reason == "diverged"
+        colour = "#b00020" if failed else "inherit"
+        self.status.value = f'<span style="color: {colour}">{_escape(text)}</span>'
+        self.run_button.disabled = panel.running
+        self.reset_button.disabled = panel.running
+        self.stop_button.disabled = not panel.running
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,208 @@
+"""The live-training panel: its state without a browser, and its widgets driven as a user would.
+
+Everything trains ESPCN on the tiny synthetic photos of conftest (LR patches of 8 pixels, batches
+of 4), so each run takes a fraction of a second on a CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sr_teach.experiment import ExperimentConfig
+from sr_teach.interpolation import resize
+from sr_teach.live_training import TrainingPanel, TrainingPanelView, bicubic_validation_psnr
+from sr_teach.metrics import psnr
+from sr_teach.training import Callback, TrainConfig
+
+widgets = pytest.importorskip("ipywidgets")
+
+
+def tiny_config(tiny_images: dict[str, Path], **changes: object) -> ExperimentConfig:
+    folder = str(next(iter(tiny_images.values())).parent)
+    train = TrainConfig(loss="mse", learning_rate=1e-3, log_every=2, device="cpu", divergence_grace_steps=2)
+    values = dict(model="espcn", scale=3, data=(folder,), patch_size=8, batch_size=4, validation_fraction=0.34,
+                  augment="none", train=train)
+    values.update(changes)
+    return ExperimentConfig(**values)
+
+
+@pytest.fixture
+def panel(tiny_images: dict[str, Path]) -> TrainingPanel:
+    return TrainingPanel(tiny_config(tiny_images), steps_per_run=6, points_per_run=3)
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the training thread"
+        time.sleep(0.01)
+
+
+def test_run_blocking_trains_in_chunks_and_reports(panel: TrainingPanel) -> None:
+    history = panel.run_blocking()
+    assert history.step == list(range(1, 7))
+    assert history.validation_step == [0, 2, 4, 6]  # the starting point, then one per chunk
+    assert not panel.running
+    status = panel.status()
+    assert "step 6" in status and "validation PSNR" in status and "bicubic" in status
+    assert panel.plot_png().startswith(b"\x89PNG")
+
+
+def test_bicubic_line_is_the_psnr_of_bicubic_enlargement(panel: TrainingPanel, tiny_images) -> None:
+    experiment = panel.prepare()
+    lr_image, hr_image = experiment.trainer.validation_pairs[0]
+    expected = psnr(resize(lr_image, scale=3)[None], hr_image[None], crop_border=3)
+    assert bicubic_validation_psnr(experiment) == pytest.approx(float(expected), abs=1e-4)
+    # a pre-upsampling model's validation input already is the bicubic enlargement
+    pre = TrainingPanel(tiny_config(tiny_images, model="srcnn", model_options={"num_features": (8, 4)}))
+    pre_input, pre_target = pre.prepare().trainer.validation_pairs[0]
+    assert pre.bicubic_psnr == pytest.approx(float(psnr(pre_input[None], pre_target[None], crop_border=3)), abs=1e-4)
+    assert pre.bicubic_psnr == pytest.approx(panel.bicubic_psnr, abs=1e-3)
+
+
+def test_controls_write_the_panel_fields_and_start_nothing(panel: TrainingPanel) -> None:
+    view = TrainingPanelView(panel)
+    view.learning_rate.value = 1e-4
+    view.batch_size.value = 8
+    view.loss.value = "charbonnier"
+    view.scale.value = 2
+    view.steps.value = 40
+    assert (panel.learning_rate, panel.batch_size, panel.loss, panel.scale, panel.steps_per_run) == (
+        pytest.approx(1e-4), 8, "charbonnier", 2, 40
+    )
+    assert panel.experiment is None and not panel.running
+    assert view.learning_rate.continuous_update is False and view.steps.continuous_update is False
+    assert "sr-run-button" in view.run_button._dom_classes and view.run_button.description == "Run"
+    assert "sr-stop-button" in view.stop_button._dom_classes and view.stop_button.description == "Stop"
+    assert "sr-training-plot" in view.plot._dom_classes
+    assert view.stop_button.disabled and not view.run_button.disabled
+
+
+def test_run_button_trains_in_the_background_and_redraws(panel: TrainingPanel) -> None:
+    view = TrainingPanelView(panel)
+    empty_plot = view.plot.value
+    view.steps.value = 10
+    view.run_button.click()
+    assert panel.wait(timeout=60)
+    assert panel.experiment.trainer.step == 10
+    assert view.plot.value != empty_plot
+    assert "step 10" in view.status.value
+    assert not view.run_button.disabled and view.stop_button.disabled
+
+
+def test_stop_button_ends_a_long_run_early(panel: TrainingPanel) -> None:
+    view = TrainingPanelView(panel)
+    view.steps.value = 2000
+    view.run_button.click()
+    wait_for(lambda: panel.experiment is not None and panel.experiment.trainer.step >= 2)
+    assert panel.running and not view.stop_button.disabled and view.run_button.disabled
+    view.stop_button.click()
+    assert panel.wait(timeout=60)
+    assert panel.experiment.trainer.step < 2000
+    assert "stopped at step" in view.status.value
+
+
+def test_second_run_while_training_is_refused(panel: TrainingPanel) -> None:
+    panel.steps_per_run = 2000
+    panel.run()
+    try:
+        with pytest.raises(RuntimeError, match="already training"):
+            panel.run()
+        with pytest.raises(RuntimeError, match="already training"):
+            panel.run_blocking(1)
+    finally:
+        panel.stop()
+        assert panel.wait(timeout=60)
+
+
+def test_divergence_is_shown_in_the_status_not_raised(panel: TrainingPanel) -> None:
+    view = TrainingPanelView(panel)
+    view.learning_rate.value = 0.1  # the slider's top end: far too large for Adam
+    view.steps.value = 200
+    view.run_button.click()
+    assert panel.wait(timeout=60)
+    assert panel.error is None
+    assert panel.history.stop_reason == "diverged"
+    assert "loss became" in view.status.value and "try a smaller learning rate" in view.status.value
+    assert "#b00020" in view.status.value  # shown in red
+    # the PSNR shown is that of the restored weights, not of the broken ones
+    assert panel.validation_psnr == pytest.approx(panel.experiment.trainer.evaluate(), abs=1e-6)
+    # the restored weights still give a finite output, and a smaller rate carries on from them
+    step_after_divergence = panel.experiment.trainer.step
+    view.learning_rate.value = 1e-4
+    view.steps.value = 10
+    view.run_button.click()
+    assert panel.wait(timeout=60)
+    assert panel.experiment.trainer.step == step_after_divergence + 10
+    assert torch.isfinite(torch.tensor(panel.history.loss[-5:])).all()
+
+
+def test_kernel_interrupt_ends_the_whole_run_not_just_a_chunk(panel: TrainingPanel) -> None:
+    class InterruptAtStep3(Callback):
+        def on_step(self, trainer, record) -> None:
+            if trainer.step == 3:
+                raise KeyboardInterrupt  # what the kernel's interrupt button raises in the cell's thread
+
+    panel.prepare().trainer.callbacks.append(InterruptAtStep3())
+    panel.run_blocking(20)
+    assert panel.experiment.trainer.step == 3
+    assert "interrupted" in panel.message and "interrupted" in panel.status()
+
+
+def test_learning_rate_change_continues_the_same_run(panel: TrainingPanel) -> None:
+    panel.run_blocking(4)
+    experiment = panel.experiment
+    panel.learning_rate = 3e-4
+    assert not panel.needs_new_experiment
+    panel.run_blocking(4)
+    assert panel.experiment is experiment and experiment.trainer.step == 8
+    assert experiment.history.learning_rate[-1] == pytest.approx(3e-4)
+    assert experiment.history.learning_rate[0] == pytest.approx(1e-3)
+
+
+def test_loss_or_batch_change_starts_a_new_run_and_keeps_the_old_curve(panel: TrainingPanel) -> None:
+    panel.run_blocking(4)
+    panel.loss = "l1"
+    assert panel.needs_new_experiment and "next Run starts from fresh weights" in panel.status()
+    panel.run_blocking(4)
+    assert panel.experiment.trainer.step == 4
+    assert panel.experiment.trainer.config.loss == "l1"
+    assert [label for label, _ in panel.previous_runs] == ["espcn x3, batch 4, mse"]
+    panel.batch_size = 8
+    panel.run_blocking(2)
+    assert panel.experiment.sampler.next_batch()[0].shape[0] == 8
+    assert len(panel.previous_runs) == 2
+
+
+def test_reset_starts_again_from_the_same_seeded_weights(panel: TrainingPanel) -> None:
+    panel.run_blocking(4)
+    first_losses = list(panel.history.loss)
+    panel.reset()
+    assert panel.experiment is None
+    panel.run_blocking(4)
+    assert panel.history.loss == pytest.approx(first_losses)
+
+
+def test_an_error_in_the_background_is_shown_not_lost(panel: TrainingPanel) -> None:
+    view = TrainingPanelView(panel)
+    panel.learning_rate = -1.0  # no slider gives this, but a cell could
+    view.run_button.click()
+    assert panel.wait(timeout=60)
+    assert isinstance(panel.error, ValueError)
+    assert "training failed" in view.status.value and "learning rate must be a positive" in view.status.value
+    assert not view.run_button.disabled
+
+
+def test_model_dropdown_switches_architecture(tiny_images) -> None:
+    config = tiny_config(tiny_images, model="srcnn", model_options={"num_features": (8, 4)})
+    panel = TrainingPanel(config, steps_per_run=2, points_per_run=1, models=("srcnn", "vdsr"),
+                          model_options={"vdsr": {"depth": 3, "num_features": 8}})
+    view = TrainingPanelView(panel)
+    assert view.model.layout.display != "none"
+    view.model.value = "vdsr"
+    panel.run_blocking()
+    assert type(panel.experiment.model).__name__ == "VDSR" and panel.experiment.model.depth == 3
