@@ -41,6 +41,7 @@ from torch import nn
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from sr_teach.cost import macs_per_output_pixel  # noqa: E402
 from sr_teach.inference import upscale  # noqa: E402
 from sr_teach.models import MODELS  # noqa: E402
 
@@ -66,31 +67,15 @@ def best_time(run: Callable[[], object], repeats: int) -> float:
 
 
 def convolution_flops(model: nn.Module, model_input_shape: tuple[int, ...]) -> int:
-    """FLOPs (2 per multiply-add) of the model's Conv2d and ConvTranspose2d layers for one forward pass.
+    """FLOPs (2 per multiply-add) of the model's convolutions for one forward pass.
 
-    Conv2d: every output value is in_channels / groups x kH x kW multiply-adds.
-    ConvTranspose2d: every input value is spread over out_channels / groups x kH x kW outputs.
-    The layer shapes come from forward hooks on a copy of the model on the "meta" device, which
-    tracks shapes without computing anything, so counting a 4K frame is instant.
+    The multiply-adds are counted by `sr_teach.cost.macs_per_output_pixel` from the layers' shapes
+    on the "meta" device (nothing is computed, so a 4K frame is instant).
     """
-    meta_model = copy.deepcopy(model).to("meta")
-    total = 0
-
-    def count(layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal total
-        kernel_taps = layer.kernel_size[0] * layer.kernel_size[1]
-        if isinstance(layer, nn.ConvTranspose2d):
-            multiply_adds = inputs[0].numel() * (layer.out_channels // layer.groups) * kernel_taps
-        else:
-            multiply_adds = output.numel() * (layer.in_channels // layer.groups) * kernel_taps
-        total += 2 * multiply_adds
-
-    for layer in meta_model.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            layer.register_forward_hook(count)
     with torch.no_grad():
-        meta_model(torch.empty(model_input_shape, device="meta"))
-    return total
+        output = copy.deepcopy(model).to("meta")(torch.empty(model_input_shape, device="meta"))
+    output_pixels = output.shape[0] * output.shape[-2] * output.shape[-1]
+    return round(2 * macs_per_output_pixel(model, model_input_shape) * output_pixels)
 
 
 def convolution_bound(repeats: int) -> float:
