@@ -524,8 +524,11 @@ def _upscale_batch(
 def _run_model(model: nn.Module, model_input: torch.Tensor, factor: int) -> torch.Tensor:
     """model(model_input), with errors that say what went wrong in terms of the image."""
     height, width = model_input.shape[-2:]
+    if model_input.device.type == "cpu":
+        # oneDNN's convolutions run about 1.5x faster on channels-last input on a CPU.
+        model_input = model_input.contiguous(memory_format=torch.channels_last)
     try:
-        output = model(model_input)
+        output = model(model_input).contiguous()
     except RuntimeError as error:
         if any(fragment in str(error) for fragment in _TOO_SMALL_ERRORS):
             raise ValueError(
