@@ -24,10 +24,9 @@ from torch import nn
 from sr_teach.augmentation import AugmentConfig
 from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, find_images, load_validation_pairs, split_train_validation
 from sr_teach.images import data_folder
-from sr_teach.lessons import seed_everything
 from sr_teach.losses import LOSSES
 from sr_teach.models import build_model
-from sr_teach.training import History, Trainer, TrainConfig, load_checkpoint, save_checkpoint
+from sr_teach.training import History, Trainer, TrainConfig, load_checkpoint, save_checkpoint, seed_everything
 
 # Named augmentation settings for the command line and the lessons' dropdowns.
 AUGMENTATIONS: dict[str, AugmentConfig] = {

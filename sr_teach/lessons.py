@@ -8,10 +8,10 @@ are the same. An instructor can also set it before class for snappier demos.
 from __future__ import annotations
 
 import os
-import random
 
-import numpy as np
 import torch
+
+from sr_teach.training import seed_everything as seed_all
 
 FAST_MODE_VARIABLE = "SR_TEACH_FAST"
 
@@ -31,9 +31,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
     Returns a torch.Generator seeded likewise, for code that takes one explicitly.
     """
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_all(seed)
     return torch.Generator().manual_seed(seed)
 
 
