@@ -57,13 +57,13 @@ def downscale(image: torch.Tensor, scale: int, method: str = "bicubic") -> torch
 
 
 def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
-    """A normalised 2-D Gaussian, size x size (default: the odd size covering +-3 sigma)."""
+    """A normalised 2-D Gaussian, size x size (default: the odd size covering +-3 sigma), float64."""
     if size is None:
         size = 2 * max(1, round(3 * sigma)) + 1
     coordinates = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     profile = torch.exp(-(coordinates**2) / (2 * sigma**2))
     kernel = torch.outer(profile, profile)
-    return (kernel / kernel.sum()).float()
+    return kernel / kernel.sum()
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:

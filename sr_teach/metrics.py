@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sr_teach.degradations import gaussian_kernel
 from sr_teach.images import quantize, rgb_to_luma
 
 
@@ -70,10 +71,7 @@ def psnr(
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """The 2-D Gaussian window of SSIM (Wang et al. 2004 use 11 x 11, sigma = 1.5), summing to 1."""
-    coordinates = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    profile = torch.exp(-(coordinates**2) / (2 * sigma**2))
-    window = torch.outer(profile, profile)
-    return window / window.sum()
+    return gaussian_kernel(sigma, size)
 
 
 def ssim(
