@@ -97,6 +97,21 @@ def resize_matrix(
     return matrix
 
 
+def output_size(
+    in_size: tuple[int, int], scale: float | None, size: tuple[int, int] | None
+) -> tuple[int, int]:
+    """The (H, W) a resize produces: `size` if given, else ceil(scale * input size), as MATLAB."""
+    if size is None:
+        if scale is None or scale <= 0:
+            raise ValueError(f"give a positive scale or an output size, not scale={scale}")
+        size = (math.ceil(in_size[0] * scale), math.ceil(in_size[1] * scale))
+    if min(size) < 1:
+        raise ValueError(
+            f"resizing {in_size[0]}x{in_size[1]} by {scale} gives an empty image; the image is too small"
+        )
+    return int(size[0]), int(size[1])
+
+
 def imresize(
     image: torch.Tensor,
     scale: float | None = None,
@@ -110,18 +125,11 @@ def imresize(
     it converts back to uint8). With `scale`, the output size is ceil(scale * input size).
     """
     in_height, in_width = image.shape[-2:]
+    out_height, out_width = output_size((in_height, in_width), scale, size)
     if size is None:
-        if scale is None or scale <= 0:
-            raise ValueError(f"give a positive scale or an output size, not scale={scale}")
-        size = (math.ceil(in_height * scale), math.ceil(in_width * scale))
         scale_h = scale_w = float(scale)
     else:
-        scale_h, scale_w = size[0] / in_height, size[1] / in_width
-    out_height, out_width = size
-    if out_height < 1 or out_width < 1:
-        raise ValueError(
-            f"resizing {in_height}x{in_width} by {scale} gives an empty image; the image is too small"
-        )
+        scale_h, scale_w = out_height / in_height, out_width / in_width
     dtype = image.dtype
     result = image.to(torch.float64)
     # MATLAB resizes along the dimension that shrinks most first (rows first on a tie); doing so
@@ -156,12 +164,7 @@ def resize(
     if method in KERNELS:
         result = imresize(image, scale=scale, size=size, kernel=method)
     else:
-        if size is None:
-            if scale is None or scale <= 0:
-                raise ValueError(f"give a positive scale or an output size, not scale={scale}")
-            size = (math.ceil(image.shape[-2] * scale), math.ceil(image.shape[-1] * scale))
-        if min(size) < 1:
-            raise ValueError(f"resizing {tuple(image.shape[-2:])} by {scale} gives an empty image")
+        size = output_size(tuple(image.shape[-2:]), scale, size)
         if method == "pil_bicubic":
             result = _pil_resize(image, size)
         else:
