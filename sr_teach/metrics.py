@@ -115,3 +115,21 @@ def ssim(
         (mu_x**2 + mu_y**2 + c1) * (sigma_x2 + sigma_y2 + c2)
     )
     return ssim_map.mean(dim=(1, 2, 3)).float()
+
+
+def checkerboard_strength(prediction: torch.Tensor, target: torch.Tensor, scale: int, border: int | None = None) -> float:
+    """How strongly an upsampler's output repeats a scale x scale pattern, in 8-bit gray levels.
+
+    The error (prediction - target) is averaged separately at each of the scale^2 positions inside
+    the output's scale x scale blocks; a checkerboard shows as these means differing. Returns their
+    standard deviation x 255 (0 for no pattern). `border` pixels are left out at every edge, where
+    padding changes the output; the default 6 x scale covers small networks and keeps the block grid.
+    Takes (C, H, W) images; channels are averaged.
+    """
+    border = 6 * scale if border is None else border
+    error = (prediction - target).mean(dim=-3)[border:-border, border:-border]  # (H, W)
+    height, width = error.shape[0] // scale * scale, error.shape[1] // scale * scale
+    assert height > 0 and width > 0, f"the image is too small for border {border} at x{scale}"
+    phase_means = torch.stack([error[i:height:scale, j:width:scale].mean()
+                               for i in range(scale) for j in range(scale)])  # (scale * scale,)
+    return float(phase_means.std() * 255)

@@ -193,3 +193,15 @@ def test_prepare_applies_the_protocol_steps() -> None:
     prepared = prepare(image, crop_border=2, y_channel=True, round_to_8bit=True)
     assert prepared.shape == (1, 1, 8, 6) and prepared.dtype == torch.float64
     assert torch.equal(prepared * 255, (prepared * 255).round())  # 8-bit levels
+
+
+def test_checkerboard_strength_sees_a_block_pattern_and_nothing_else() -> None:
+    from sr_teach.metrics import checkerboard_strength
+
+    target = torch.rand(1, 60, 60)
+    pattern = torch.zeros(3, 3)
+    pattern[0, 0] = 3 / 255  # one of the nine block positions is 3 gray levels too bright
+    checkered = target + pattern.repeat(20, 20)[None]
+    expected = float(torch.tensor([3.0] + [0.0] * 8).std())
+    assert checkerboard_strength(checkered, target, scale=3) == pytest.approx(expected, rel=1e-4)
+    assert checkerboard_strength(target + 2 / 255, target, scale=3) == pytest.approx(0.0, abs=1e-4)
