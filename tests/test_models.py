@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_teach.interpolation import resize
 from sr_teach.models import (
     ESPCN,
     FSRCNN,
@@ -141,7 +142,8 @@ def test_build_model_unknown_name_lists_the_known_ones() -> None:
 def test_build_model_passes_keyword_arguments() -> None:
     model = build_model("fsrcnn", scale=4, num_features=32, num_shrunk_features=5, num_mapping_layers=1)
     assert model.config() == {
-        "scale": 4, "num_channels": 1, "num_features": 32, "num_shrunk_features": 5, "num_mapping_layers": 1
+        "scale": 4, "num_channels": 1, "num_features": 32, "num_shrunk_features": 5, "num_mapping_layers": 1,
+        "global_residual": False,
     }
     with pytest.raises(TypeError):
         build_model("espcn", depth=3)
@@ -348,3 +350,16 @@ def test_espcn_global_residual_starts_from_matlab_bicubic_and_learns() -> None:
     model(lr_image).sum().backward()
     assert model.sub_pixel_convolution.weight.grad.abs().sum() > 0
     assert ESPCN(**model.config()).global_residual is True
+
+
+@pytest.mark.parametrize("name, options", [("srcnn", {"residual": True}), ("fsrcnn", {"global_residual": True})])
+def test_residual_options_start_near_bicubic(name: str, options: dict) -> None:
+    torch.manual_seed(0)
+    lr_image = torch.rand(1, 1, 12, 12)
+    bicubic = resize(lr_image, scale=3, clamp=False)
+    model = build_model(name, scale=3, **options)
+    output = model(bicubic if model.upsampling == "pre" else lr_image)
+    plain = build_model(name, scale=3)(bicubic if model.upsampling == "pre" else lr_image)
+    # the skip makes the untrained network (almost) bicubic; without it, the output is far from it
+    assert (output - bicubic).abs().mean() < 0.02
+    assert (plain - bicubic).abs().mean() > 0.05
