@@ -155,6 +155,26 @@ def command_download(arguments: argparse.Namespace) -> None:
         print(f"{name}: ready in {path}")
 
 
+def command_zoo(arguments: argparse.Namespace) -> None:
+    from sr_teach.zoo import main as zoo_main
+
+    zoo_main(arguments.zoo_arguments)
+
+
+def command_benchmark(arguments: argparse.Namespace) -> None:
+    from sr_teach.benchmark import benchmark, markdown_table, write_into_readme
+
+    def report(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    rows = benchmark(tuple(arguments.scales), data_dir=arguments.data_dir, repeats=arguments.repeats, progress=report)
+    table = markdown_table(rows)
+    print(table)
+    if arguments.readme:
+        write_into_readme(table, arguments.readme)
+        print(f"wrote the table into {arguments.readme}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sr-teach", description="Learn image super-resolution by doing.")
     parser.add_argument("--version", action="version", version=f"sr_teach {__version__}")
@@ -229,6 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_data_dir(download)
     download.set_defaults(run=command_download)
+
+    zoo = commands.add_parser(
+        "zoo", add_help=False, help="train the shipped models: `sr-teach zoo train espcn_x3`, `sr-teach zoo status`",
+    )
+    zoo.add_argument("zoo_arguments", nargs=argparse.REMAINDER, help="see `sr-teach zoo --help`")
+    zoo.set_defaults(run=command_zoo)
+
+    bench = commands.add_parser("benchmark", help="the README's results table: bicubic and every shipped model")
+    bench.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
+    bench.add_argument("--repeats", type=int, default=3, help="timing runs per 1080p frame (the best counts)")
+    bench.add_argument("--readme", help="also write the table between the markers of this README file")
+    add_data_dir(bench)
+    bench.set_defaults(run=command_benchmark)
     return parser
 
 
