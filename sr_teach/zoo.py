@@ -215,10 +215,13 @@ def train_recipe(
     return export_weights(recipe, experiment, data_dir)
 
 
-def measure(model: nn.Module, scales: Sequence[int], data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def measure(
+    model: nn.Module, scales: Sequence[int], data_dir: str | os.PathLike | None = None,
+    datasets: Sequence[str] = BENCHMARK_SETS,
+) -> dict[str, Any]:
     """Y-PSNR and SSIM on the benchmark sets at each scale: {"Set5": {"3": {"psnr":, "ssim":}}}."""
     results: dict[str, Any] = {}
-    for dataset in BENCHMARK_SETS:
+    for dataset in datasets:
         for scale in scales:
             def super_resolve(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
                 return upscale(model, lr_image, scale=scale)

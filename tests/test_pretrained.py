@@ -1,0 +1,71 @@
+"""The shipped weights: they load without a network, record how they were made, and still score
+what they say on Set5 (the published-table protocol, measured again here)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+from sr_teach.cli import main
+from sr_teach.images import load_image, load_sample, save_image
+from sr_teach.pretrained import load_pretrained, pretrained_models
+from sr_teach.zoo import RECIPES, measure
+
+SHIPPED = pretrained_models()
+SHIPPED_CASES = [(info.path.stem, info.name, scale) for info in SHIPPED for scale in info.scales]
+
+
+def test_the_zoo_ships_weights_for_every_recipe() -> None:
+    assert sorted(info.path.stem for info in SHIPPED) == sorted(RECIPES)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*arguments, **options):
+        raise AssertionError("sr_teach tried to open a network connection")
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("stem, name, scale", SHIPPED_CASES)
+def test_weights_load_offline_and_upscale(no_network, stem: str, name: str, scale: int) -> None:
+    model = load_pretrained(name, scale=scale)
+    lr_image = torch.rand(1, 1, 12, 14, generator=torch.Generator().manual_seed(0))
+    model_input = torch.nn.functional.interpolate(lr_image, scale_factor=scale) if model.upsampling == "pre" else lr_image
+    with torch.no_grad():
+        assert model(model_input).shape == (1, 1, 12 * scale, 14 * scale)
+
+
+@pytest.mark.parametrize("info", SHIPPED, ids=lambda info: info.path.stem)
+def test_each_file_records_its_recipe_data_and_results(info) -> None:
+    extra = info.extra
+    recipe = RECIPES[info.path.stem]
+    assert extra["recipe"]["command"] == f"sr-teach zoo train {recipe.name}"
+    assert extra["recipe"]["steps"] == recipe.steps  # the recipe in the code is the one that made the file
+    assert extra["experiment"]["model_options"] == recipe.experiment.model_options
+    assert extra["experiment"]["train"]["learning_rate"] == recipe.experiment.train.learning_rate
+    assert extra["experiment"]["data"] == ["T91", "BSD200"]
+    assert len(extra["training_images"]) + len(extra["validation_images"]) == 291
+    assert not set(extra["training_images"]) & set(extra["validation_images"])
+    assert set(extra["results"]) == {"Set5", "Set14"}
+    assert sorted(int(scale) for scale in extra["results"]["Set5"]) == sorted(info.scales)
+
+
+@pytest.mark.needs_datasets("Set5")
+@pytest.mark.parametrize("info", SHIPPED, ids=lambda info: info.path.stem)
+def test_each_model_still_reaches_its_documented_set5_psnr(datasets_dir: Path, info) -> None:
+    model = load_pretrained(info.name, info.scales[0])
+    measured = measure(model, info.scales, datasets_dir, datasets=("Set5",))["Set5"]
+    for scale, documented in info.extra["results"]["Set5"].items():
+        assert measured[scale]["psnr"] == pytest.approx(documented["psnr"], abs=0.01), f"x{scale}"
+
+
+def test_cli_uses_shipped_weights_by_name(no_network, tmp_path: Path, capsys) -> None:
+    source = tmp_path / "small.png"
+    save_image(load_sample("astronaut", mode="rgb")[:, :40, :50], source)
+    assert main(["upscale", str(source), str(tmp_path / "big.png"), "--model", "espcn", "--scale", "3"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert load_image(tmp_path / "big.png").shape == (3, 120, 150)
