@@ -93,8 +93,8 @@ def benchmark(
 def markdown_table(rows: Sequence[BenchmarkRow]) -> str:
     """The rows as the README's Markdown table."""
     lines = [
-        "| scale | model | parameters | Set5 PSNR / SSIM | Set5 published | Set14 PSNR / SSIM | Set14 published "
-        "| CPU ms per 1080p frame |",
+        ("| scale | model | parameters | Set5 PSNR / SSIM | Set5 published | Set14 PSNR / SSIM | Set14 published "
+         "| CPU ms per 1080p frame |"),
         "| --- | --- | ---: | --- | --- | --- | --- | ---: |",
     ]
     for row in rows:
