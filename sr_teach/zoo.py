@@ -106,7 +106,6 @@ def _recipe(
 ESPCN_OPTIONS = {"activation": "relu", "global_residual": True}
 FSRCNN_OPTIONS = {"num_features": 56, "num_shrunk_features": 12, "num_mapping_layers": 4, "global_residual": True}
 SRCNN_OPTIONS = {"kernel_sizes": (9, 5, 5), "num_features": (64, 32), "residual": True}
-VDSR_OPTIONS = {"depth": 10, "num_features": 32}
 
 RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
     _recipe("espcn_x3", "espcn", 3, 75_000, 1e-3, 17, 16, 2500, ESPCN_OPTIONS,
@@ -119,20 +118,17 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
     _recipe("fsrcnn_x3", "fsrcnn", 3, 20_000, 1e-3, 24, 32, 1000, FSRCNN_OPTIONS,
             notes="FSRCNN(56, 12, 4); 24-pixel LR patches"),
     _recipe("fsrcnn_x2", "fsrcnn", 2, 10_000, 5e-4, 32, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
-            notes="as the paper: every layer from fsrcnn_x3 except the scale-specific deconvolution"),
+            notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
+                  "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs)"),
     _recipe("fsrcnn_x4", "fsrcnn", 4, 24_000, 5e-4, 20, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
-            notes="as the paper: every layer from fsrcnn_x3 except the scale-specific deconvolution"),
+            notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
+                  "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs)"),
     _recipe("srcnn_x3", "srcnn", 3, 7_000, 5e-4, 17, 16, 500, SRCNN_OPTIONS,
             notes="SRCNN 9-5-5 with a residual skip; 51-pixel HR patches"),
     _recipe("srcnn_x2", "srcnn", 2, 4_000, 3e-4, 24, 16, 500, SRCNN_OPTIONS, finetune_from="srcnn_x3",
             notes="fine-tuned from srcnn_x3 (same layers: only the input's blur differs)"),
     _recipe("srcnn_x4", "srcnn", 4, 4_000, 3e-4, 12, 16, 500, SRCNN_OPTIONS, finetune_from="srcnn_x3",
             notes="fine-tuned from srcnn_x3 (same layers: only the input's blur differs)"),
-    _recipe("vdsr", "vdsr", 2, 7_000, 2e-4, 16, 16, 500, VDSR_OPTIONS, extra_scales=(3, 4),
-            notes="a 10-layer, 32-filter VDSR trained on x2, x3 and x4 together (each batch one scale): one "
-                  "set of weights for every scale; the paper's 20 x 64 costs 9 times more per pixel. "
-                  "The checkpoint is chosen on x2 validation. Adam at 2e-4: at 5e-4 the x2 validation "
-                  "PSNR swung by 0.7 dB between checks"),
 )}
 
 
