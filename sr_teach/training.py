@@ -323,6 +323,11 @@ class Trainer:
         self._good_step = 0
         self._clear_window()
 
+    @property
+    def training_seconds(self) -> float:
+        """Wall-clock seconds spent in train() so far, over every call and every resumed session."""
+        return self._training_seconds
+
     # ----------------------------------------------------------------------------------- control
     def stop(self) -> None:
         """Ask training to end after the current step (e.g. from a widget's Stop button callback)."""

@@ -203,7 +203,7 @@ def train_recipe(
         history = experiment.train(steps=chunk, progress=progress)
         experiment.save(state_file, overwrite=True)
         best = experiment.trainer.best_validation_psnr
-        print(f"{name}: step {experiment.trainer.step}/{recipe.steps}, {experiment.trainer._training_seconds / 60:.1f} "
+        print(f"{name}: step {experiment.trainer.step}/{recipe.steps}, {experiment.trainer.training_seconds / 60:.1f} "
               f"min, best validation {best:.3f} dB (step {experiment.trainer.best_validation_step})", flush=True)
         if history.stop_reason in ("interrupted", "diverged", "stopped"):
             print(f"{name}: {history.stop_message or history.stop_reason}; state saved to {state_file}", flush=True)
@@ -244,7 +244,7 @@ def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os
         "validation_images": [path.name for path in experiment.validation_paths],
         "best_validation_psnr": trainer.best_validation_psnr,
         "best_validation_step": trainer.best_validation_step,
-        "training_minutes": round(trainer._training_seconds / 60, 1),
+        "training_minutes": round(trainer.training_seconds / 60, 1),
         "torch": str(torch.__version__),
         "results": results,
         "published": {f"{dataset} x{scale}": value for (dataset, scale), value in recipe.published.items()
