@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-from sr_teach.evaluation import PUBLISHED_BICUBIC, evaluate, interpolation_upscaler
-from sr_teach.inference import upscale
+from sr_teach.evaluation import PUBLISHED_BICUBIC, evaluate, interpolation_upscaler, model_upscaler
 from sr_teach.models import count_parameters
 from sr_teach.pretrained import load_pretrained, pretrained_models
 from sr_teach.zoo import BENCHMARK_SETS, PUBLISHED
@@ -79,13 +78,11 @@ def benchmark(
                 continue
             model = load_pretrained(info.name, scale)
 
-            def super_resolve(lr_image: torch.Tensor, scale: int, model: torch.nn.Module = model) -> torch.Tensor:
-                return upscale(model, lr_image, scale=scale)
             architecture = PUBLISHED.get(info.name, {})
             published = {dataset: architecture[(dataset, scale)] for dataset in BENCHMARK_SETS
                          if (dataset, scale) in architecture}
             label = info.path.stem.replace("_", " ")
-            rows.append(measure_row(label, super_resolve, scale, count_parameters(model), published, data_dir, repeats))
+            rows.append(measure_row(label, model_upscaler(model), scale, count_parameters(model), published, data_dir, repeats))
             progress(f"x{scale} {label} done")
     return rows
 

@@ -68,16 +68,14 @@ def make_upscaler(arguments: argparse.Namespace) -> tuple[Callable[[torch.Tensor
         def interpolate(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
             return resize(lr_image, scale=scale, method=method)
         return interpolate, method
-    from sr_teach.inference import upscale
+    from sr_teach.evaluation import model_upscaler
     from sr_teach.pretrained import load_model
 
     if float(arguments.scale) != int(arguments.scale):
         raise CommandError(f"trained models enlarge by whole factors; --scale {arguments.scale:g} is not one")
     model = load_model(arguments.model, int(arguments.scale), device=pick_device(arguments.device))
 
-    def super_resolve(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
-        return upscale(model, lr_image, scale=scale)
-    return super_resolve, str(arguments.model)
+    return model_upscaler(model), str(arguments.model)
 
 
 def command_evaluate(arguments: argparse.Namespace) -> None:

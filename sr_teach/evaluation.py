@@ -35,6 +35,15 @@ def interpolation_upscaler(method: str = "bicubic") -> Upscaler:
     return upscale_by_interpolation
 
 
+def model_upscaler(model: torch.nn.Module) -> Upscaler:
+    """An upscaler that super-resolves with a trained network (`sr_teach.inference.upscale`)."""
+    from sr_teach.inference import upscale
+
+    def upscale_with_model(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
+        return upscale(model, lr_image, scale=scale)
+    return upscale_with_model
+
+
 @dataclass
 class ImageScore:
     name: str

@@ -35,9 +35,8 @@ import torch
 from torch import nn
 
 from sr_teach.datasets import resolve_data_dir
-from sr_teach.evaluation import evaluate
+from sr_teach.evaluation import evaluate, model_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
-from sr_teach.inference import upscale
 from sr_teach.pretrained import WEIGHTS_FOLDER
 from sr_teach.training import TrainConfig, load_checkpoint, save_checkpoint
 
@@ -55,9 +54,6 @@ PUBLISHED = {
                ("Set14", 2): 32.54, ("Set14", 3): 29.37, ("Set14", 4): 27.50},
     # ESPCN trained on 91 images (Shi et al., CVPR 2016, table 1); x2/x4 were not published for it
     "espcn": {("Set5", 3): 32.55, ("Set14", 3): 29.08},
-    # VDSR, 20 layers of 64 filters, trained on 291 images (Kim et al., CVPR 2016, table 2)
-    "vdsr": {("Set5", 2): 37.53, ("Set5", 3): 33.66, ("Set5", 4): 31.35,
-             ("Set14", 2): 33.03, ("Set14", 3): 29.77, ("Set14", 4): 28.01},
 }
 
 
@@ -222,9 +218,7 @@ def measure(
     results: dict[str, Any] = {}
     for dataset in datasets:
         for scale in scales:
-            def super_resolve(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
-                return upscale(model, lr_image, scale=scale)
-            mean = evaluate(super_resolve, dataset, scale, data_dir=data_dir, method="model").mean
+            mean = evaluate(model_upscaler(model), dataset, scale, data_dir=data_dir, method="model").mean
             results.setdefault(dataset, {})[str(scale)] = {"psnr": round(mean["psnr"], 4), "ssim": round(mean["ssim"], 5)}
     return results
 
