@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from sr_teach.interpolation import resize
 
@@ -223,6 +224,15 @@ class VDSR(nn.Module):
     Trained on x2, x3 and x4 together, one model serves every scale (`scales` is None).
     The paper trains with SGD at learning rate 0.1 and "adjustable gradient clipping"; Adam at
     about 1e-4 usually trains it without clipping. He et al. 2015 initialisation, as in the paper.
+
+    Two options, not in the paper, make it affordable on a CPU; the defaults are the paper's model.
+    - pixel_unshuffle=f folds each f x f block of the interpolated image into f^2 channels
+      (`F.pixel_unshuffle`, lossless), runs the convolutions on that f times smaller grid, and
+      unfolds the f^2 output channels back (`F.pixel_shuffle`, ESPCN's sub-pixel step). Each layer
+      then costs f^2 times less and sees f times farther; the model still takes the interpolated
+      image and serves every scale. FFDNet (Zhang et al. 2018) folds its input the same way.
+    - reconstruction_std: draw the last layer's weights from N(0, std^2) (e.g. 1e-3) instead of He
+      init, so the untrained network returns its input, the bicubic image, and learns from there.
     """
 
     upsampling = "pre"  # input: the low-resolution image already interpolated to the output size
@@ -233,20 +243,26 @@ class VDSR(nn.Module):
         num_channels: int = 1,
         depth: int = 20,
         num_features: int = 64,
+        pixel_unshuffle: int = 1,
+        reconstruction_std: float | None = None,
     ) -> None:
         super().__init__()
         assert depth >= 2, f"VDSR needs an input and a reconstruction layer at least (depth >= 2), got {depth}"
+        assert pixel_unshuffle >= 1, f"pixel_unshuffle is a folding factor of 1 or more, got {pixel_unshuffle}"
         self.scale = scale
         self.num_channels = num_channels
         self.depth = depth
         self.num_features = num_features
+        self.pixel_unshuffle = pixel_unshuffle
+        self.reconstruction_std = reconstruction_std
 
-        self.input_layer = nn.Conv2d(num_channels, num_features, kernel_size=3, padding=1)
+        folded_channels = num_channels * pixel_unshuffle**2  # channels of the folded image
+        self.input_layer = nn.Conv2d(folded_channels, num_features, kernel_size=3, padding=1)
         hidden_layers: list[nn.Module] = []
         for _ in range(depth - 2):
             hidden_layers += [nn.Conv2d(num_features, num_features, kernel_size=3, padding=1), nn.ReLU()]
         self.hidden_layers = nn.Sequential(*hidden_layers)
-        self.reconstruction = nn.Conv2d(num_features, num_channels, kernel_size=3, padding=1)
+        self.reconstruction = nn.Conv2d(num_features, folded_channels, kernel_size=3, padding=1)
         self.relu = nn.ReLU()
         self._init_weights()
 
@@ -255,6 +271,8 @@ class VDSR(nn.Module):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
+        if self.reconstruction_std is not None:
+            nn.init.normal_(self.reconstruction.weight, mean=0.0, std=self.reconstruction_std)
 
     @property
     def scales(self) -> tuple[int, ...] | None:
@@ -268,14 +286,21 @@ class VDSR(nn.Module):
             "num_channels": self.num_channels,
             "depth": self.depth,
             "num_features": self.num_features,
+            "pixel_unshuffle": self.pixel_unshuffle,
+            "reconstruction_std": self.reconstruction_std,
         }
 
     def forward(self, interpolated_image: torch.Tensor) -> torch.Tensor:
         _check_image_batch(interpolated_image, self.num_channels, "VDSR")
-        features = self.relu(self.input_layer(interpolated_image))  # (B, F, H, W)
-        features = self.hidden_layers(features)  # (B, F, H, W)
-        residual = self.reconstruction(features)  # (B, C, H, W)
-        return interpolated_image + residual  # (B, C, H, W)
+        f = self.pixel_unshuffle
+        height, width = interpolated_image.shape[-2:]
+        # Folding needs sides that f divides: extend the edges, and crop the result back.
+        padded = F.pad(interpolated_image, (0, -width % f, 0, -height % f), mode="replicate")
+        folded = F.pixel_unshuffle(padded, f)  # (B, C f^2, H / f, W / f)
+        features = self.relu(self.input_layer(folded))  # (B, F, H / f, W / f)
+        features = self.hidden_layers(features)  # (B, F, H / f, W / f)
+        residual = F.pixel_shuffle(self.reconstruction(features), f)  # (B, C, H, W), padded
+        return interpolated_image + residual[..., :height, :width]  # (B, C, H, W)
 
 
 class FSRCNN(nn.Module):

@@ -176,6 +176,30 @@ def test_vdsr_is_residual() -> None:
         assert torch.equal(model(image), image)
 
 
+@pytest.mark.parametrize("factor", [2, 4])
+def test_vdsr_pixel_unshuffle_folds_blocks_into_channels(factor: int) -> None:
+    model = VDSR(depth=4, num_features=8, pixel_unshuffle=factor)
+    assert model.input_layer.in_channels == factor**2 and model.reconstruction.out_channels == factor**2
+    image = torch.rand(2, 1, 13, 18)  # sides the factor does not divide: padded, then cropped back
+    with torch.no_grad():
+        assert model(image).shape == image.shape
+        # The convolutions run on the folded grid: the residual equals one computed by hand.
+        padded = nn.functional.pad(image, (0, -18 % factor, 0, -13 % factor), mode="replicate")
+        features = model.hidden_layers(model.relu(model.input_layer(nn.functional.pixel_unshuffle(padded, factor))))
+        residual = nn.functional.pixel_shuffle(model.reconstruction(features), factor)[..., :13, :18]
+        torch.testing.assert_close(model(image), image + residual)
+
+
+def test_vdsr_small_reconstruction_init_starts_at_the_input() -> None:
+    image = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        he_change = (VDSR(depth=6, num_features=16)(image) - image).abs().mean()
+        small_change = (VDSR(depth=6, num_features=16, reconstruction_std=1e-3)(image) - image).abs().mean()
+    assert small_change < 0.01 < he_change
+    model = VDSR(depth=6, num_features=16, pixel_unshuffle=2, reconstruction_std=1e-3)
+    assert VDSR(**model.config()).config() == model.config()
+
+
 def test_srcnn_padding_keeps_the_size_and_replicates_by_default() -> None:
     assert SRCNN().patch_extraction.padding_mode == "replicate"
     assert SRCNN(padding_mode="zeros").patch_extraction.padding_mode == "zeros"
