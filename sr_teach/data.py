@@ -91,6 +91,9 @@ class DataConfig:
 
     scales: tuple[int, ...] = (3,)  # several train one multi-scale model (VDSR); each batch draws one
     patch_size: int = 17  # side of the LR patch (ESPCN: 17 at x3); the HR target is patch_size * scale
+    # Or the same HR patch side at every scale (VDSR's 41 x 41), so a multi-scale model gets as many
+    # target pixels of each scale; the LR side is then hr_patch_size / scale. It overrides patch_size.
+    hr_patch_size: int | None = None
     batch_size: int = 16  # patches per step: more gives smoother gradients but costs memory and time
     num_channels: int = 1  # 1 = the luma Y of YCbCr, as SRCNN/ESPCN/VDSR train; 3 = RGB, as EDSR
     pre_upsample: bool = False  # True for SRCNN/VDSR: the input is the LR bicubic-upscaled to the HR size
@@ -109,10 +112,18 @@ class DataConfig:
             raise ValueError(
                 f"patch_size and batch_size must be positive, not {self.patch_size}, {self.batch_size}"
             )
+        if self.hr_patch_size is not None and (
+            self.hr_patch_size < 1 or any(self.hr_patch_size % scale for scale in self.scales)
+        ):
+            raise ValueError(f"hr_patch_size {self.hr_patch_size} must be a positive multiple of every scale {self.scales}")
         if self.num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 (Y channel) or 3 (RGB), not {self.num_channels}")
         if self.prefetch < 0:
             raise ValueError(f"prefetch must be 0 (off) or a number of batches, not {self.prefetch}")
+
+    def lr_patch_size(self, scale: int) -> int:
+        """Side of the LR patches at this scale."""
+        return self.patch_size if self.hr_patch_size is None else self.hr_patch_size // scale
 
 
 # ----- finding and loading images -----
@@ -298,12 +309,13 @@ class PatchSampler:
 
     def __init__(self, paths: Sequence[str | os.PathLike], config: DataConfig) -> None:
         self.config = config
-        largest_scale = max(config.scales)
+        largest_scale = max(config.scales, key=lambda scale: config.lr_patch_size(scale) * scale)
         self.margin = {scale: margin_for(scale, config.degradation.blur_sigma) for scale in config.scales}
-        min_size = config.patch_size * largest_scale
-        why = f"the HR patch for an LR patch of {config.patch_size} at x{largest_scale}"
+        lr_patch = config.lr_patch_size(largest_scale)
+        min_size = lr_patch * largest_scale
+        why = f"the HR patch for an LR patch of {lr_patch} at x{largest_scale}"
         if config.augment.rotate_degrees > 0:
-            region = (config.patch_size + 2 * self.margin[largest_scale]) * largest_scale
+            region = (lr_patch + 2 * self.margin[largest_scale]) * largest_scale
             min_size = rotation_region_size(region, config.augment.rotate_degrees)
             why += f", with margins and room to rotate by {config.augment.rotate_degrees} degrees"
         self.paths, self.images = _load_images(
@@ -410,8 +422,8 @@ class PatchSampler:
 
     def _lr_position(self, draw: _PatchDraw, image: torch.Tensor, scale: int) -> tuple[int, int]:
         """Top-left of the LR patch in the shrunk (mod-cropped) photo."""
-        free_height = image.shape[-2] // scale - self.config.patch_size + 1
-        free_width = image.shape[-1] // scale - self.config.patch_size + 1
+        free_height = image.shape[-2] // scale - self.config.lr_patch_size(scale) + 1
+        free_width = image.shape[-1] // scale - self.config.lr_patch_size(scale) + 1
         return int(draw.top_fraction * free_height), int(draw.left_fraction * free_width)
 
     def _cut_from_shrunk_image(self, draw: _PatchDraw, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -422,7 +434,7 @@ class PatchSampler:
             hr_image = mod_crop(image, scale).float() / 255
             self._shrunk_images[key] = self._shrink(hr_image[None], scale)[0]  # (C, H / s, W / s) float32
         lr_image = self._shrunk_images[key]
-        top, left, patch = *self._lr_position(draw, image, scale), self.config.patch_size
+        top, left, patch = *self._lr_position(draw, image, scale), self.config.lr_patch_size(scale)
         lr_patch = lr_image[:, top : top + patch, left : left + patch]
         hr_patch = image[:, top * scale : (top + patch) * scale, left * scale : (left + patch) * scale]
         return lr_patch, hr_patch.float() / 255
@@ -432,7 +444,7 @@ class PatchSampler:
 
         Returns (LR patch, HR patch) pairs; with flips_after_shrink, not yet flipped.
         """
-        patch, margin = self.config.patch_size, self.margin[scale]
+        patch, margin = self.config.lr_patch_size(scale), self.margin[scale]
         rotating = self.config.augment.rotate_degrees > 0
         regions, offsets = [], []  # HR regions (C, h, w) uint8, and the patch's LR (top, left) in each
         for draw in draws:

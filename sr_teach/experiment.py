@@ -59,6 +59,7 @@ class ExperimentConfig:
     validation_fraction: float = 0.1
     validation_max_size: int | None = 256  # crop validation images so validation stays quick
     patch_size: int = 17  # LR patch side (ESPCN's 17 at x3); HR patches are scale times larger
+    hr_patch_size: int | None = None  # or one HR patch side for every scale (multi-scale models)
     batch_size: int = 16
     augment: str = "flips"  # a key of AUGMENTATIONS
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
@@ -98,18 +99,25 @@ class Experiment:
         )
         self.train_paths, self.validation_paths = train_paths, validation_paths
         self.sampler = PatchSampler(train_paths, DataConfig(
-            scales=config.scales, patch_size=config.patch_size, batch_size=config.batch_size,
+            scales=config.scales, patch_size=config.patch_size, hr_patch_size=config.hr_patch_size,
+            batch_size=config.batch_size,
             num_channels=config.num_channels, pre_upsample=pre_upsample, degradation=config.degradation,
             augment=AUGMENTATIONS[config.augment], seed=config.seed,
         ))
-        validation_pairs = load_validation_pairs(
-            validation_paths, config.scale, config.num_channels, pre_upsample,
-            max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,
-        ) if validation_paths else None
+        # A multi-scale model is validated at every scale it learns (the mean PSNR over all of them
+        # picks its checkpoint), with the largest scale's border for all.
+        validation_pairs = [
+            pair
+            for scale in config.scales
+            for pair in load_validation_pairs(
+                validation_paths, scale, config.num_channels, pre_upsample,
+                max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,
+            )
+        ] if validation_paths else None
         config.train.seed = config.seed
         self.trainer = Trainer(
             self.model, self.sampler, config.train, validation_pairs=validation_pairs,
-            validation_border=config.scale, callbacks=callbacks,
+            validation_border=max(config.scales), callbacks=callbacks,
         )
 
     def train(self, steps: int | None = None, seconds: float | None = None, progress: bool = False) -> History:

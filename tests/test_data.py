@@ -109,6 +109,22 @@ def test_multi_scale_batches_are_at_one_scale_each(photo_folder, pre_upsample):
     assert seen == {2, 3, 4}
 
 
+@pytest.mark.parametrize("augment", [FLIPS, AugmentConfig(rotate_degrees=20)], ids=["shortcut", "general"])
+def test_one_hr_patch_size_for_every_scale(photo_folder, augment):
+    """hr_patch_size: the same target size at every scale (VDSR's way), the LR side hr_patch_size / scale."""
+    sampler = sampler_for(photo_folder, scales=(2, 3, 4), hr_patch_size=24, augment=augment)
+    seen = set()
+    for lr_batch, hr_batch in batches(sampler, 15):
+        scale = 24 // lr_batch.shape[-1]
+        assert hr_batch.shape[-2:] == (24, 24) and lr_batch.shape[-2:] == (24 // scale, 24 // scale)
+        inside = (..., slice(2, -2), slice(2, -2))  # the shrink's kernel reaches 2 LR pixels out
+        torch.testing.assert_close(lr_batch[inside], downscale(hr_batch, scale)[inside], atol=1e-5, rtol=0)
+        seen.add(scale)
+    assert seen == {2, 3, 4}
+    with pytest.raises(ValueError, match="multiple of every scale"):
+        DataConfig(scales=(2, 3), hr_patch_size=20)
+
+
 def test_pre_upsampled_input_is_the_bicubic_upscale_of_the_lr(photo_folder):
     ((lr_batch, target),) = batches(sampler_for(photo_folder, seed=4), 1)
     ((upscaled, same_target),) = batches(sampler_for(photo_folder, seed=4, pre_upsample=True), 1)

@@ -70,6 +70,10 @@ def test_pre_upsampling_experiment_learns_several_scales(photo_folder: Path, tmp
     path = experiment.save(tmp_path / "vdsr.pt")
     model = load_model(path, scale=3)  # one pre-upsampling model serves both scales
     assert model.upsampling == "pre" and model.scale == 3
+    # It is validated at both scales: each held-out image twice, its x2 and its x3 version.
+    pairs = experiment.trainer.validation_pairs
+    assert len(pairs) == 2 * len(experiment.validation_paths) > 0
+    assert experiment.trainer.validation_border == 3
 
 
 def test_post_upsampling_experiment_refuses_several_scales(photo_folder: Path) -> None:
