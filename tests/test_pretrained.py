@@ -47,6 +47,8 @@ def test_each_file_records_its_recipe_data_and_results(info) -> None:
     assert extra["recipe"]["steps"] == recipe.steps  # the recipe in the code is the one that made the file
     assert extra["experiment"]["model_options"] == recipe.experiment.model_options
     assert extra["experiment"]["train"]["learning_rate"] == recipe.experiment.train.learning_rate
+    assert extra["experiment"]["train"]["loss"] == recipe.experiment.train.loss
+    assert extra["scales"] == list(recipe.scales)
     assert extra["experiment"]["data"] == ["T91", "BSD200"]
     assert len(extra["training_images"]) + len(extra["validation_images"]) == 291
     assert not set(extra["training_images"]) & set(extra["validation_images"])
@@ -69,3 +71,14 @@ def test_cli_uses_shipped_weights_by_name(no_network, tmp_path: Path, capsys) ->
     assert main(["upscale", str(source), str(tmp_path / "big.png"), "--model", "espcn", "--scale", "3"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert load_image(tmp_path / "big.png").shape == (3, 120, 150)
+
+
+def test_the_multi_scale_vdsr_beats_each_single_scale_srcnn() -> None:
+    """One pre-upsampling model for x2, x3 and x4 against three SRCNNs, one per scale (documented results)."""
+    vdsr = next(info for info in SHIPPED if info.name == "vdsr")
+    assert vdsr.scales == (2, 3, 4)
+    for scale in vdsr.scales:
+        srcnn = next(info for info in SHIPPED if info.name == "srcnn" and scale in info.scales)
+        for dataset in ("Set5", "Set14"):
+            ours, theirs = (info.extra["results"][dataset][str(scale)]["psnr"] for info in (vdsr, srcnn))
+            assert ours > theirs, f"{dataset} x{scale}"
