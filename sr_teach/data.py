@@ -115,7 +115,9 @@ class DataConfig:
         if self.hr_patch_size is not None and (
             self.hr_patch_size < 1 or any(self.hr_patch_size % scale for scale in self.scales)
         ):
-            raise ValueError(f"hr_patch_size {self.hr_patch_size} must be a positive multiple of every scale {self.scales}")
+            raise ValueError(
+                f"hr_patch_size {self.hr_patch_size} must be a positive multiple of every scale {self.scales}"
+            )
         if self.num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 (Y channel) or 3 (RGB), not {self.num_channels}")
         if self.prefetch < 0:

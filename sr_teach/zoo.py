@@ -70,7 +70,7 @@ class ZooRecipe:
     steps: int  # optimizer steps of the whole run (also the schedule's length)
     finetune_from: str | None = None  # a zoo model whose finished weights initialise this one
     save_every: int = 2000  # steps between resumable saves
-    threads: int = 1  # CPU threads: two runs side by side on a 2-core machine beat one run on both
+    threads: int = 1  # CPU threads: 1 lets two runs share a 2-core machine; 2 for a run that has it alone
     notes: str = ""  # why the recipe is what it is
 
     @property
@@ -135,9 +135,11 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
     _recipe("vdsr", "vdsr", 2, 19_000, 5e-4, 36, 16, 1000, VDSR_OPTIONS, extra_scales=(3, 4), loss="l1",
             hr_patch_size=72, threads=2,
             notes="one set of weights for x2, x3 and x4, trained on all three (each batch one scale, 72 x 72 HR "
-                  "patches at every scale, as VDSR uses 41 x 41 at every scale) and validated on all three. 10 layers x 32 filters on the bicubic image folded 2 x 2 into 4 "
+                  "patches at every scale, as VDSR uses 41 x 41 at every scale) and validated on all three. "
+                  "10 layers x 32 filters on the bicubic image folded 2 x 2 into 4 "
                   "channels (pixel_unshuffle=2): 1/4 of the positions, so 35 times cheaper per pixel than "
-                  "the paper's 20 x 64 at full size and 3 times cheaper than SRCNN 9-5-5. L1 loss, whose gradient does not shrink with the error, "
+                  "the paper's 20 x 64 at full size and 3 times cheaper than SRCNN 9-5-5. "
+                  "L1 loss, whose gradient does not shrink with the error, "
                   "so the small x2 residuals count as much as the x4 ones; the last layer starts near zero, "
                   "so training starts at bicubic. Runs alone on both cores"),
 )}
