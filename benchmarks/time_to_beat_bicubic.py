@@ -18,9 +18,8 @@ import time
 
 import torch
 
-from sr_teach.evaluation import evaluate, interpolation_upscaler
+from sr_teach.evaluation import evaluate, interpolation_upscaler, model_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
-from sr_teach.inference import upscale
 from sr_teach.training import TrainConfig
 
 CHECKPOINTS = (2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300)  # seconds of training
@@ -50,9 +49,7 @@ def main() -> None:
     print(f"setup (loading photos, building the model): {time.perf_counter() - setup_start:.1f} s")
 
     def set5_psnr() -> float:
-        def super_resolve(lr_image: torch.Tensor, image_scale: int) -> torch.Tensor:
-            return upscale(experiment.model, lr_image, scale=image_scale)
-        return evaluate(super_resolve, "Set5", scale, data_dir=arguments.data_dir).mean["psnr"]
+        return evaluate(model_upscaler(experiment.model), "Set5", scale, data_dir=arguments.data_dir).mean["psnr"]
 
     trained, passed_at, results = 0.0, None, {}
     print(f"{'train s':>8} {'steps':>6} {'Set5 PSNR':>10} {'vs bicubic':>10}")

@@ -21,7 +21,7 @@ from sr_teach.datasets import available_datasets, resolve_data_dir
 from sr_teach.device import DeviceNotAvailableError, pick_device
 from sr_teach.download import DownloadError
 from sr_teach.images import ImageError, load_image, save_image
-from sr_teach.interpolation import METHODS, resize
+from sr_teach.interpolation import METHODS
 
 
 class CommandError(Exception):
@@ -60,15 +60,12 @@ def command_info(arguments: argparse.Namespace) -> None:
 
 def make_upscaler(arguments: argparse.Namespace) -> tuple[Callable[[torch.Tensor, int], torch.Tensor], str]:
     """The upscaler that --model (a shipped model or a checkpoint) or --method names, and its label."""
+    from sr_teach.evaluation import interpolation_upscaler, model_upscaler
+
     if arguments.model is None:
         if arguments.method not in METHODS:
             raise CommandError(f"unknown method {arguments.method!r}; choose one of {', '.join(METHODS)}")
-        method = arguments.method
-
-        def interpolate(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
-            return resize(lr_image, scale=scale, method=method)
-        return interpolate, method
-    from sr_teach.evaluation import model_upscaler
+        return interpolation_upscaler(arguments.method), arguments.method
     from sr_teach.pretrained import load_model
 
     if float(arguments.scale) != int(arguments.scale):

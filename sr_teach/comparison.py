@@ -159,18 +159,6 @@ def mark_region(image: torch.Tensor, region: Region, max_side: int = 256) -> tor
     return pil_to_tensor(thumbnail)
 
 
-def model_upscaler(model: nn.Module) -> Upscaler:
-    """An upscaler (lr_image, scale) -> sr_image that runs `model` with `sr_teach.inference.upscale`.
-
-    It carries the model's `scales` (None: any scale, a pre-upsampling model), so a comparison only
-    asks a x3 ESPCN for x3.
-    """
-    def upscale_with_model(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
-        return upscale(model, lr_image, scale)
-    upscale_with_model.scales = model.scales  # type: ignore[attr-defined]
-    return upscale_with_model
-
-
 def supports(upscaler: Upscaler, scale: int) -> bool:
     """Whether `upscaler` enlarges by `scale` (interpolation: always; a post model: its own scale)."""
     scales = getattr(upscaler, "scales", None)
@@ -193,7 +181,7 @@ class ZoomComparison:
         the image itself is the input (a photo of your own): it is enlarged as it is and there is no
         ground truth, so no PSNR.
     methods: interpolation methods (`sr_teach.interpolation.METHODS`); upscalers adds more by name,
-        e.g. {"ESPCN": model_upscaler(model)}.
+        e.g. {"ESPCN": sr_teach.evaluation.model_upscaler(model)}.
     region: the detail, in pixels of `image`; `regions` names extra presets for the dropdown.
     """
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from sr_teach.datasets import benchmark_images
+from sr_teach.inference import upscale
 from sr_teach.interpolation import resize
 from sr_teach.metrics import psnr, ssim
 
@@ -36,11 +37,14 @@ def interpolation_upscaler(method: str = "bicubic") -> Upscaler:
 
 
 def model_upscaler(model: torch.nn.Module) -> Upscaler:
-    """An upscaler that super-resolves with a trained network (`sr_teach.inference.upscale`)."""
-    from sr_teach.inference import upscale
+    """An upscaler that super-resolves with a trained network (`sr_teach.inference.upscale`).
 
+    It carries the model's `scales` (None: any scale, a pre-upsampling model), so a comparison can
+    ask a x3 ESPCN for x3 only.
+    """
     def upscale_with_model(lr_image: torch.Tensor, scale: int) -> torch.Tensor:
         return upscale(model, lr_image, scale=scale)
+    upscale_with_model.scales = getattr(model, "scales", None)  # type: ignore[attr-defined]
     return upscale_with_model
 
 

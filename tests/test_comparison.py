@@ -23,12 +23,12 @@ from sr_teach.comparison import (
     ZoomView,
     busiest_regions,
     mark_region,
-    model_upscaler,
     plot_swipe,
     plot_zoom,
     to_png,
 )
 from sr_teach.degradations import downscale, mod_crop
+from sr_teach.evaluation import model_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
 from sr_teach.interpolation import resize
 from sr_teach.metrics import psnr
