@@ -424,8 +424,9 @@ class PatchSampler:
 
     def _lr_position(self, draw: _PatchDraw, image: torch.Tensor, scale: int) -> tuple[int, int]:
         """Top-left of the LR patch in the shrunk (mod-cropped) photo."""
-        free_height = image.shape[-2] // scale - self.config.lr_patch_size(scale) + 1
-        free_width = image.shape[-1] // scale - self.config.lr_patch_size(scale) + 1
+        patch = self.config.lr_patch_size(scale)
+        free_height = image.shape[-2] // scale - patch + 1
+        free_width = image.shape[-1] // scale - patch + 1
         return int(draw.top_fraction * free_height), int(draw.left_fraction * free_width)
 
     def _cut_from_shrunk_image(self, draw: _PatchDraw, scale: int) -> tuple[torch.Tensor, torch.Tensor]:

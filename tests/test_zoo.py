@@ -98,6 +98,7 @@ def test_every_recipe_builds_its_model_and_names_published_numbers() -> None:
         assert recipe.finetune_from is None or recipe.finetune_from in zoo.RECIPES
         assert recipe.experiment.validation_fraction > 0  # checkpoints are chosen on held-out training images
         assert recipe.experiment.train.total_steps == recipe.steps
+    assert zoo.RECIPES["vdsr"].scales == (2, 3, 4)  # one set of weights for every scale
     assert zoo.PUBLISHED["espcn"] == {("Set5", 3): 32.55, ("Set14", 3): 29.08}
 
 
