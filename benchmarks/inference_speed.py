@@ -41,7 +41,7 @@ from torch import nn
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from sr_teach.cost import macs_per_output_pixel  # noqa: E402
+from sr_teach.tools.cost import macs_per_output_pixel  # noqa: E402
 from sr_teach.inference import upscale  # noqa: E402
 from sr_teach.models import MODELS  # noqa: E402
 
@@ -69,7 +69,7 @@ def best_time(run: Callable[[], object], repeats: int) -> float:
 def convolution_flops(model: nn.Module, model_input_shape: tuple[int, ...]) -> int:
     """FLOPs (2 per multiply-add) of the model's convolutions for one forward pass.
 
-    The multiply-adds are counted by `sr_teach.cost.macs_per_output_pixel` from the layers' shapes
+    The multiply-adds are counted by `sr_teach.tools.cost.macs_per_output_pixel` from the layers' shapes
     on the "meta" device (nothing is computed, so a 4K frame is instant).
     """
     with torch.no_grad():

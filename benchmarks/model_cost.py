@@ -5,7 +5,7 @@
 
 Every model makes the same output, batch x 1 x 96 x 96 (the Y channel, as the papers train), from
 its own kind of input: SRCNN and VDSR (pre-upsampling) get the bicubic enlargement, 96 x 96;
-FSRCNN and ESPCN (post-upsampling) the small image, 96 / scale a side. For each, `sr_teach.cost`
+FSRCNN and ESPCN (post-upsampling) the small image, 96 / scale a side. For each, `sr_teach.tools.cost`
 measures a training step (forward, MSE loss, backward, Adam update) on this machine:
 
 - ms/step: the fastest of at least `--steps` timed steps (more for fast models, up to about a
@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sr_teach.cost import CostTable, compare_costs, default_models  # noqa: E402
+from sr_teach.tools.cost import CostTable, compare_costs, default_models  # noqa: E402
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import torch
 from sr_teach import __version__
 from sr_teach.datasets import available_datasets, resolve_data_dir
 from sr_teach.device import DeviceNotAvailableError, pick_device
-from sr_teach.download import DownloadError
+from sr_teach.tools.download import DownloadError
 from sr_teach.images import ImageError, load_image, save_image
 from sr_teach.interpolation import METHODS
 
@@ -140,7 +140,7 @@ def command_train(arguments: argparse.Namespace) -> None:
 
 
 def command_download(arguments: argparse.Namespace) -> None:
-    from sr_teach.download import download_dataset
+    from sr_teach.tools.download import download_dataset
 
     for name in arguments.names:
         path = download_dataset(
@@ -151,13 +151,13 @@ def command_download(arguments: argparse.Namespace) -> None:
 
 
 def command_zoo(arguments: argparse.Namespace) -> None:
-    from sr_teach.zoo import main as zoo_main
+    from sr_teach.tools.zoo import main as zoo_main
 
     zoo_main(arguments.zoo_arguments)
 
 
 def command_benchmark(arguments: argparse.Namespace) -> None:
-    from sr_teach.benchmark import benchmark, markdown_table, write_into_readme
+    from sr_teach.tools.benchmark import benchmark, markdown_table, write_into_readme
 
     def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""Tests for sr_teach.augmentation_gallery: the transform examples, the gallery's draws and its view."""
+"""Tests for sr_teach.widgets.augmentation_gallery: the transform examples, the gallery's draws and its view."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sr_teach.augmentation import AugmentChoice, AugmentConfig, adjust_gamma, center_crop
-from sr_teach.augmentation_gallery import (
+from sr_teach.widgets.augmentation_gallery import (
     AugmentationGallery,
     AugmentationGalleryView,
     as_jpeg,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sr_teach.benchmark import (
+from sr_teach.tools.benchmark import (
     README_END,
     README_START,
     BenchmarkRow,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sr_teach.comparison import (
+from sr_teach.widgets.comparison import (
     MARK_COLOUR,
     BeforeAfter,
     BeforeAfterView,

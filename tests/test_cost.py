@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sr_teach.cost import (
+from sr_teach.tools.cost import (
     SavedActivationCounter,
     compare_costs,
     macs_per_output_pixel,

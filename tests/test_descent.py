@@ -1,4 +1,4 @@
-"""Tests for sr_teach.descent: the 2/L theory, the real optimizers, diagnoses, and the playground."""
+"""Tests for sr_teach.widgets.descent: the 2/L theory, the real optimizers, diagnoses, and the playground."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sr_teach.descent import (
+from sr_teach.widgets.descent import (
     OPTIMIZERS,
     SURFACES,
     DescentPlayground,

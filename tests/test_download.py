@@ -1,4 +1,4 @@
-"""sr_teach.download against archives served from 127.0.0.1: no internet, CPU only, well under a second each.
+"""sr_teach.tools.download against archives served from 127.0.0.1: no internet, CPU only, well under a second each.
 
 The archives copy the inner layout of the real ones (EDSR's benchmark.tar, DIV2K's zips, SRCNN's
 training zip) and go through the real SOURCES rules, with only the URL and checksum replaced.
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sr_teach import download
-from sr_teach.download import (
+from sr_teach.tools import download
+from sr_teach.tools.download import (
     SOURCES,
     ChecksumError,
     DownloadError,

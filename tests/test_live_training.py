@@ -14,7 +14,7 @@ import torch
 
 from sr_teach.experiment import ExperimentConfig
 from sr_teach.interpolation import resize
-from sr_teach.live_training import TrainingPanel, TrainingPanelView, bicubic_validation_psnr
+from sr_teach.widgets.live_training import TrainingPanel, TrainingPanelView, bicubic_validation_psnr
 from sr_teach.metrics import psnr
 from sr_teach.training import Callback, TrainConfig
 

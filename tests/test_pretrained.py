@@ -12,7 +12,7 @@ import torch
 from sr_teach.cli import main
 from sr_teach.images import load_image, load_sample, save_image
 from sr_teach.pretrained import load_pretrained, pretrained_models
-from sr_teach.zoo import RECIPES, measure
+from sr_teach.tools.zoo import RECIPES, measure
 
 SHIPPED = pretrained_models()
 SHIPPED_CASES = [(info.path.stem, info.name, scale) for info in SHIPPED for scale in info.scales]

@@ -12,7 +12,7 @@ from sr_teach.evaluation import PUBLISHED_BICUBIC
 from sr_teach.images import load_sample, quantize
 from sr_teach.interpolation import resize
 from sr_teach.metrics import psnr, ssim
-from sr_teach.protocol import (
+from sr_teach.widgets.protocol import (
     CHOICES,
     STANDARD,
     Protocol,
@@ -165,7 +165,7 @@ def test_equal_psnr_distortions_have_equal_psnr_and_different_ssim() -> None:
 @pytest.fixture
 def view(explorer: ProtocolExplorer):
     pytest.importorskip("ipywidgets")
-    from sr_teach.protocol import ProtocolExplorerView
+    from sr_teach.widgets.protocol import ProtocolExplorerView
 
     return ProtocolExplorerView(explorer)
 

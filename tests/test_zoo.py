@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sr_teach import zoo
+from sr_teach.tools import zoo
 from sr_teach.images import load_sample, save_image
 from sr_teach.models import build_model
 from sr_teach.training import TrainConfig, load_checkpoint

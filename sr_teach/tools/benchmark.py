@@ -23,7 +23,7 @@ import torch
 from sr_teach.evaluation import PUBLISHED_BICUBIC, evaluate, interpolation_upscaler, model_upscaler
 from sr_teach.models import count_parameters
 from sr_teach.pretrained import load_pretrained, pretrained_models
-from sr_teach.zoo import BENCHMARK_SETS, PUBLISHED
+from sr_teach.tools.zoo import BENCHMARK_SETS, PUBLISHED
 
 FRAME_SIZE = (1080, 1920)  # a 1080p output frame, (H, W)
 README_START = "<!-- benchmark-table:start -->"

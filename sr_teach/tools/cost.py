@@ -290,10 +290,10 @@ def _run_in_fresh_process(
         "options": options,
         "threads": threads,
     }
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])
     environment = {**os.environ, "PYTHONPATH": package_parent + os.pathsep + os.environ.get("PYTHONPATH", "")}
     completed = subprocess.run(
-        [sys.executable, "-c", "from sr_teach.cost import _worker; _worker()", json.dumps(request)],
+        [sys.executable, "-c", "from sr_teach.tools.cost import _worker; _worker()", json.dumps(request)],
         capture_output=True, text=True, env=environment,
     )
     if completed.returncode != 0:

@@ -298,7 +298,7 @@ def download_dataset(
             f"No checksum is published for {name} ({source.url}), so sr_teach cannot tell a correct download "
             f"from a corrupt or tampered one. If you trust that address, call "
             f"download_dataset({name!r}, data_dir, allow_unverified=True); the sha256 of what arrives is "
-            f"printed so it can be recorded in sr_teach/download.py."
+            f"printed so it can be recorded in sr_teach/tools/download.py."
         )
 
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Every model in `sr_teach/weights/` comes from one recipe below and one command:
 
-    sr-teach zoo train espcn_x3          # or: python -m sr_teach.zoo train espcn_x3
+    sr-teach zoo train espcn_x3          # or: python -m sr_teach.tools.zoo train espcn_x3
 
 A recipe is an `ExperimentConfig` (the paper's "implementation details") plus a number of steps.
 All recipes train on the "291" set of VDSR (T91 + BSD200, read from the data directory) and keep

@@ -1,0 +1,1 @@
+"""Tools around the library: train the shipped models, measure them, fetch data sets, measure costs."""
