@@ -36,7 +36,7 @@ def main() -> None:
     arguments = parser.parse_args()
     scale = arguments.scale
 
-    bicubic = evaluate(interpolation_upscaler("bicubic"), "Set5", scale, data_dir=arguments.data_dir).mean["psnr"]
+    bicubic = evaluate(interpolation_upscaler("bicubic"), "Set5", scale, method="bicubic", data_dir=arguments.data_dir).mean["psnr"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; Set5 x{scale} bicubic: {bicubic:.2f} dB")
 
     setup_start = time.perf_counter()
@@ -49,7 +49,7 @@ def main() -> None:
     print(f"setup (loading photos, building the model): {time.perf_counter() - setup_start:.1f} s")
 
     def set5_psnr() -> float:
-        return evaluate(model_upscaler(experiment.model), "Set5", scale, data_dir=arguments.data_dir).mean["psnr"]
+        return evaluate(model_upscaler(experiment.model), "Set5", scale, method="espcn", data_dir=arguments.data_dir).mean["psnr"]
 
     trained, passed_at, results = 0.0, None, {}
     print(f"{'train s':>8} {'steps':>6} {'Set5 PSNR':>10} {'vs bicubic':>10}")

@@ -1,26 +1,13 @@
 """Augmentation: more training pairs from the same photos, without breaking the LR/HR correspondence.
 
-A super-resolution network learns where each low-resolution (LR) pixel's detail lies in the
-high-resolution (HR) image, so an augmentation must move both images *together*: every random choice
-(flip or not, which angle, how much brighter) is drawn once and applied to LR and HR alike, as
-BasicSR's `paired_random_crop` and `augment` do. Two families:
-
-Geometric. Horizontal/vertical flips and quarter turns (the 8 symmetries of the square) move whole
-pixels, so they are exact on both images: flipping the HR and then shrinking it gives exactly the
-flipped LR (MATLAB's bicubic kernel is symmetric). That is why the SR papers (EDSR, RCAN, ...) use
-only those. A rotation by an arbitrary angle has to resample the image: it softens it a little and
-its corners must be cropped away, and rotating LR and HR separately would not give an LR that is the
-degradation of the rotated HR. So `rotate` is meant for the HR *before* degrading it (`augment_image`,
-which the patch sampler in `sr_teach.data` uses); `augment_pair` refuses it.
-
-Photometric. Brightness, contrast, hue and gamma change the pixel values the same way on both
-images. Brightness, contrast and hue are affine colour maps here (contrast pivots on mid-gray 0.5,
-not on the image mean, and hue rotates the CbCr plane of YCbCr, not the H of HSV), so they commute
-with the linear downscale: jittering then shrinking is shrinking then jittering, up to the clamp to
-[0, 1]. Gamma is a curve and does not commute; it belongs before degrading too.
-
-Images are (C, H, W) or (B, C, H, W) float tensors in [0, 1]; with a batch, one random choice
-applies to the whole batch.
+A network learns where each LR pixel's detail lies in the HR image, so every random choice (flip or
+not, which angle, how much brighter) is drawn once (`draw_augmentation`) and applied to LR and HR
+alike, as BasicSR does. Flips and quarter turns (the 8 symmetries of the square) move whole pixels
+and commute exactly with MATLAB's symmetric shrink, which is why the SR papers use only those. A
+free rotation resamples the image, so it belongs to the HR before degrading. Brightness, contrast
+and hue are affine colour maps here (hue turns the CbCr plane, keeping Y), so they commute with the
+linear shrink up to clipping; gamma, a curve, does not. `sr_teach.data.PatchSampler` applies each
+where it is exact. Images are (C, H, W) or (B, C, H, W) floats in [0, 1].
 """
 
 from __future__ import annotations
@@ -168,12 +155,14 @@ def rotate(image: torch.Tensor, degrees: float | torch.Tensor, crop: bool = True
     rotated HR target is slightly softer than a photo (one reason the SR papers skip this).
     `degrees` may also be a (B,) tensor, one angle per image of a batch (then crop must be False).
     """
-    assert image.dim() in (3, 4), f"expected (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}"
+    if image.dim() not in (3, 4):
+        raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
     batch = image if image.dim() == 4 else image[None]  # (B, C, H, W)
     height, width = batch.shape[-2:]
     angles = torch.deg2rad(torch.as_tensor(degrees, dtype=batch.dtype, device=batch.device)).reshape(-1)
-    assert angles.numel() in (1, batch.shape[0]), f"{angles.numel()} angles for {batch.shape[0]} images"
-    assert angles.numel() == 1 or not crop, "crop=True needs a single angle (each angle crops differently)"
+    if angles.numel() not in (1, batch.shape[0]) or (angles.numel() > 1 and crop):
+        raise ValueError(f"{angles.numel()} angles for {batch.shape[0]} images (one, or one per image with "
+                         "crop=False: each angle crops differently)")
     cosine, sine = angles.cos(), angles.sin()
     zero = torch.zeros_like(angles)
     # affine_grid maps each output pixel to the input point it samples, in coordinates normalised to
@@ -198,9 +187,9 @@ def rotate(image: torch.Tensor, degrees: float | torch.Tensor, crop: bool = True
 def crop(image: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
     """The height x width window whose top-left pixel is (top, left); it must lie inside the image."""
     image_height, image_width = image.shape[-2:]
-    assert 0 <= top and top + height <= image_height and 0 <= left and left + width <= image_width, (
-        f"the window {height}x{width} at ({top}, {left}) does not fit in a {image_height}x{image_width} image"
-    )
+    if not (0 <= top and top + height <= image_height and 0 <= left and left + width <= image_width):
+        raise ValueError(f"the window {height}x{width} at ({top}, {left}) does not fit in a "
+                         f"{image_height}x{image_width} image")
     return image[..., top : top + height, left : left + width]
 
 
@@ -210,48 +199,6 @@ def center_crop(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return crop(image, (image_height - height) // 2, (image_width - width) // 2, height, width)
 
 
-def _check_pair(lr_image: torch.Tensor, hr_image: torch.Tensor, scale: int) -> None:
-    lr_height, lr_width = lr_image.shape[-2:]
-    assert hr_image.shape[-2:] == (lr_height * scale, lr_width * scale), (
-        f"the HR image must be exactly {scale} times the LR image: LR {lr_height}x{lr_width} needs "
-        f"HR {lr_height * scale}x{lr_width * scale}, got {tuple(hr_image.shape[-2:])} (mod_crop the HR first)"
-    )
-
-
-def crop_pair(
-    lr_image: torch.Tensor, hr_image: torch.Tensor, top: int, left: int, patch_size: int, scale: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Aligned patches: LR (patch_size)^2 at (top, left); HR, scale times as large, at scale * (top, left)."""
-    _check_pair(lr_image, hr_image, scale)
-    lr_patch = crop(lr_image, top, left, patch_size, patch_size)
-    hr_patch = crop(hr_image, top * scale, left * scale, patch_size * scale, patch_size * scale)
-    return lr_patch, hr_patch
-
-
-def random_crop_pair(
-    lr_image: torch.Tensor, hr_image: torch.Tensor, patch_size: int, scale: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Aligned patches at a random position, drawn once (as BasicSR's `paired_random_crop`)."""
-    _check_pair(lr_image, hr_image, scale)
-    lr_height, lr_width = lr_image.shape[-2:]
-    assert patch_size <= min(lr_height, lr_width), (
-        f"an LR patch of {patch_size} pixels does not fit in an LR image of {lr_height}x{lr_width}"
-    )
-    top = int(torch.randint(0, lr_height - patch_size + 1, (1,), generator=generator))
-    left = int(torch.randint(0, lr_width - patch_size + 1, (1,), generator=generator))
-    return crop_pair(lr_image, hr_image, top, left, patch_size, scale)
-
-
-def center_crop_pair(
-    lr_image: torch.Tensor, hr_image: torch.Tensor, patch_size: int, scale: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Aligned patches at the centre of the LR image (for validation: no randomness)."""
-    _check_pair(lr_image, hr_image, scale)
-    lr_height, lr_width = lr_image.shape[-2:]
-    top, left = (lr_height - patch_size) // 2, (lr_width - patch_size) // 2
-    return crop_pair(lr_image, hr_image, top, left, patch_size, scale)
-
-
 # ----- photometric -----
 # Each takes one value for the image (or batch), or a (B,) tensor of values, one per image of a batch.
 
@@ -259,11 +206,14 @@ def center_crop_pair(
 def _per_image(value: float | torch.Tensor, image: torch.Tensor) -> float | torch.Tensor:
     """A (B,) tensor of values as (B, 1, 1, 1), to broadcast over a (B, C, H, W) batch; a number as is."""
     if isinstance(value, torch.Tensor) and value.dim() > 0:
-        assert image.dim() == 4 and value.shape[0] == image.shape[0], (
-            f"{value.shape[0]} values need a batch of as many images, got shape {tuple(image.shape)}"
-        )
+        _check_one_per_image(value.shape[0], image)
         return value.to(image).reshape(-1, 1, 1, 1)
     return float(value)
+
+
+def _check_one_per_image(count: int, image: torch.Tensor) -> None:
+    if image.dim() != 4 or count != image.shape[0]:
+        raise ValueError(f"{count} values need a batch of as many images, got shape {tuple(image.shape)}")
 
 
 def adjust_brightness(image: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
@@ -318,9 +268,7 @@ def adjust_hue(image: torch.Tensor, degrees: float | torch.Tensor) -> torch.Tens
         return image
     matrix = hue_rotation_matrix(degrees).to(image)
     if matrix.dim() == 3:  # one matrix per image of the batch
-        assert image.dim() == 4 and matrix.shape[0] == image.shape[0], (
-            f"{matrix.shape[0]} angles need a batch of as many images, got shape {tuple(image.shape)}"
-        )
+        _check_one_per_image(matrix.shape[0], image)
         return torch.einsum("bij,bjhw->bihw", matrix, image).clamp(0, 1)
     return torch.einsum("ij,...jhw->...ihw", matrix, image).clamp(0, 1)
 
@@ -348,7 +296,8 @@ def apply_photometric_batch(batch: torch.Tensor, choices: list[AugmentChoice]) -
 
     The same as a loop over the images (up to float rounding), in one pass per adjustment.
     """
-    assert len(choices) == batch.shape[0], f"{len(choices)} choices for a batch of {batch.shape[0]} images"
+    if len(choices) != batch.shape[0]:
+        raise ValueError(f"{len(choices)} choices for a batch of {batch.shape[0]} images")
     steps = (
         ("brightness_factor", 1.0, adjust_brightness),
         ("contrast_factor", 1.0, adjust_contrast),
@@ -360,36 +309,3 @@ def apply_photometric_batch(batch: torch.Tensor, choices: list[AugmentChoice]) -
         if any(value != neutral for value in values):
             batch = adjust(batch, torch.tensor(values, dtype=torch.float64))
     return batch
-
-
-# ----- everything at once -----
-
-
-def augment_image(hr_image: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Augment one image before it is degraded: rotation, flips, quarter turns, then the value jitter.
-
-    With rotate_degrees the result is smaller than the input (the corners are cropped away).
-    """
-    choice = draw_augmentation(config, generator)
-    if choice.rotate_degrees != 0.0:
-        hr_image = rotate(hr_image, choice.rotate_degrees, crop=True)
-    return apply_photometric(apply_geometric(hr_image, choice), choice)
-
-
-def augment_pair(
-    lr_image: torch.Tensor, hr_image: torch.Tensor, config: AugmentConfig, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment an aligned (LR, HR) pair with one draw of the random choices, applied to both.
-
-    Arbitrary rotation is refused: rotating the two separately would not keep the LR the degradation
-    of the HR. Rotate the HR with `augment_image` and degrade it afterwards instead.
-    """
-    if config.rotate_degrees != 0:
-        raise ValueError(
-            "augment_pair cannot rotate by arbitrary angles without breaking the LR/HR correspondence; "
-            "use augment_image on the HR and degrade it afterwards (sr_teach.data.PatchSampler does)"
-        )
-    choice = draw_augmentation(config, generator)
-    lr_image = apply_photometric(apply_geometric(lr_image, choice), choice)
-    hr_image = apply_photometric(apply_geometric(hr_image, choice), choice)
-    return lr_image, hr_image

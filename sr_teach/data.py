@@ -2,34 +2,16 @@
 
 SR training pairs are made on the fly: cut a patch from a high-resolution (HR) photo, augment it,
 degrade it into a low-resolution (LR) patch, and ask the network to go back. Small patches (an LR
-patch of 17 pixels at x3 for ESPCN, HR sub-images of 33 for SRCNN) are enough, because a
-convolutional network only ever sees a small neighbourhood of each pixel.
-
-Two details make the patches equal to the "real thing":
-- Aligned crops. LR pixel (i, j) covers HR pixels scale * (i, j) ... scale * (i, j) + scale - 1, so an
-  LR patch at (top, left) goes with the HR patch at scale * (top, left), scale times as large.
-- Margins. Shrinking a patch on its own is not the same as shrinking the whole photo and then cutting
-  the patch: MATLAB's bicubic kernel reads about 2 * scale HR pixels beyond each LR pixel, and at a
-  patch's edge it would read mirrored pixels instead of the photo's real neighbours. So the sampler
-  cuts the HR region with a margin of `margin` LR pixels, shrinks it, and trims the margin off: the
-  LR patch is then exactly the patch of the shrunk photo (tests/test_data.py checks it).
-
-Flips and quarter turns commute exactly with the shrink (its kernels are symmetric), so the sampler
-applies them after shrinking, to both patches. The one exception is "nearest" at even scales, which
-keeps one of the two middle HR pixels of each block: flipped, it would keep the other, so there the
-sampler flips the HR before shrinking. Without value jitter or free rotation the sampler takes a
-shortcut: it shrinks each whole photo once and cuts aligned pairs from the two, which gives the same
-patches faster.
+patch of 17 pixels at x3 for ESPCN) are enough, because a convolutional network only ever sees a
+small neighbourhood of each pixel. `PatchSampler` makes them, reproducibly from a seed, equal to
+the patches of the degraded whole photo; `load_validation_pairs` makes whole held-out images.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 import warnings
-import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +42,6 @@ from sr_teach.degradations import (
 from sr_teach.images import ImageError, load_image, rgb_to_luma
 from sr_teach.interpolation import resize
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass
@@ -100,7 +81,6 @@ class DataConfig:
     degradation: DegradationConfig = field(default_factory=DegradationConfig)  # defines the task to undo
     augment: AugmentConfig = field(default_factory=_standard_augmentation)  # flips + quarter turns: exact
     seed: int = 0  # the same seed gives the same batches, so runs can be compared and repeated
-    prefetch: int = 0  # batches made ahead by a background thread (0 = none); the same batches either way
 
     def __post_init__(self) -> None:
         if isinstance(self.scales, int):
@@ -120,8 +100,6 @@ class DataConfig:
             )
         if self.num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 (Y channel) or 3 (RGB), not {self.num_channels}")
-        if self.prefetch < 0:
-            raise ValueError(f"prefetch must be 0 (off) or a number of batches, not {self.prefetch}")
 
     def lr_patch_size(self, scale: int) -> int:
         """Side of the LR patches at this scale."""
@@ -129,36 +107,6 @@ class DataConfig:
 
 
 # ----- finding and loading images -----
-
-
-def find_images(folders: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """All image files under `folders`, recursively, sorted.
-
-    Works for flat folders (T91/*.png) and for the benchmark layout NAME/HR/*.png: where a folder has
-    an `HR` subfolder, only that one is searched, so NAME/LR_bicubic/ never passes for HR images.
-    Hidden files and folders (.ipynb_checkpoints) are skipped.
-    """
-    if isinstance(folders, (str, os.PathLike)):
-        folders = [folders]
-    found: list[Path] = []
-    for folder in map(Path, folders):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"The image folder {folder} does not exist (or is not a folder)")
-        in_folder = []
-        for root, subfolders, files in os.walk(folder):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            high_resolution = [name for name in subfolders if name.lower() == "hr"]
-            if high_resolution:
-                subfolders[:] = high_resolution
-            in_folder += [
-                Path(root) / name
-                for name in files
-                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
-            ]
-        if not in_folder:
-            raise FileNotFoundError(f"No images ({' '.join(IMAGE_SUFFIXES)}) found in {folder}")
-        found += in_folder
-    return sorted(set(found))
 
 
 def split_train_validation(
@@ -232,7 +180,23 @@ def _load_images(
     return kept_paths, images
 
 
-# ----- shrinking with margins -----
+# ----- aligned crops, and shrinking with margins -----
+
+
+def crop_pair(
+    lr_image: torch.Tensor, hr_image: torch.Tensor, top: int, left: int, patch_size: int, scale: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Aligned patches: the LR patch_size x patch_size at (top, left), and the HR patch it covers,
+    scale times as large at scale * (top, left). Both must fit in their images."""
+    lr_height, lr_width = lr_image.shape[-2:]
+    if not (0 <= top <= lr_height - patch_size and 0 <= left <= lr_width - patch_size):
+        raise ValueError(f"an LR patch of {patch_size} at ({top}, {left}) does not fit in a {lr_height}x{lr_width} image")
+    if hr_image.shape[-2] < lr_height * scale or hr_image.shape[-1] < lr_width * scale:
+        raise ValueError(f"the HR image {tuple(hr_image.shape[-2:])} is smaller than {scale} times the LR image "
+                         f"{lr_height}x{lr_width}")
+    lr_patch = lr_image[..., top : top + patch_size, left : left + patch_size]
+    hr_patch = hr_image[..., top * scale : (top + patch_size) * scale, left * scale : (left + patch_size) * scale]
+    return lr_patch, hr_patch
 
 
 def margin_for(scale: int, blur_sigma: float = 0.0) -> int:
@@ -303,6 +267,18 @@ class PatchSampler:
         input:  (B, C, p, p), or (B, C, p s, p s) with pre_upsample
         target: (B, C, p s, p s)
 
+    Two details make the patches equal to the patches of the degraded whole photo:
+    - Aligned crops (`crop_pair`): LR pixel (i, j) covers HR pixels s (i, j) ... s (i, j) + s - 1,
+      so an LR patch at (top, left) goes with the HR patch at s (top, left), s times as large.
+    - Margins (`crop_with_margin`): MATLAB's bicubic kernel reads about 2 s HR pixels beyond each LR
+      pixel, so shrinking a patch alone would read mirrored pixels at its edges instead of the
+      photo's real neighbours. The sampler shrinks a region with a margin and trims the margin off.
+    Flips and quarter turns commute exactly with the shrink (its kernels are symmetric), so they are
+    applied after shrinking, to both patches; except "nearest" at even scales, which keeps one of
+    the two middle HR pixels of a block, so there the HR is flipped first. Without value jitter or
+    free rotation, each whole photo is shrunk once and aligned pairs are cut from the two (faster).
+
+    >>> from sr_teach.datasets import find_images
     >>> from sr_teach.images import data_folder
     >>> config = DataConfig(scales=(2,), patch_size=8, batch_size=4)
     >>> [tuple(tensor.shape) for tensor in PatchSampler(find_images(data_folder()), config).next_batch()]
@@ -329,8 +305,6 @@ class PatchSampler:
         # Shrink whole photos once when patches of them equal the patches of the shrunk photo.
         self.shrinks_whole_images = config.augment.is_geometric_only and self.flips_after_shrink
         self._shrunk_images: dict[tuple[int, int], torch.Tensor] = {}  # (photo, scale) -> LR photo
-        self._queue: queue.Queue | None = None
-        self._stop = threading.Event()
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self
@@ -339,51 +313,7 @@ class PatchSampler:
         return self.next_batch()
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next (input, target) batch; with prefetch, made ahead by a background thread."""
-        if self.config.prefetch == 0:
-            return self._make_batch()
-        if self._stop.is_set():
-            raise RuntimeError("this sampler was closed; make a new one")
-        if self._queue is None:
-            self._queue = queue.Queue(maxsize=self.config.prefetch)
-            arguments = (weakref.ref(self), self._stop, self._queue)
-            threading.Thread(target=_prefetch, args=arguments, name="sr_teach-prefetch", daemon=True).start()
-        batch = self._queue.get()
-        if isinstance(batch, BaseException):
-            self._stop.set()  # the thread has ended; a later call says so instead of waiting forever
-            raise batch
-        return batch
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Where the random draws stand, so a resumed training run gets the same next batches."""
-        if self._queue is not None:
-            raise RuntimeError(
-                "a prefetching sampler has drawn batches ahead, so its position cannot be saved; "
-                "use prefetch=0 for runs that must resume exactly"
-            )
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Continue drawing from the position saved by `state_dict`."""
-        self._generator.set_state(state["generator"])
-
-    def close(self) -> None:
-        """Stop the prefetch thread, if any (it also stops when the sampler is garbage-collected)."""
-        self._stop.set()
-
-    def __del__(self) -> None:
-        if hasattr(self, "_stop"):  # __init__ may have failed before making it
-            self._stop.set()
-
-    def __enter__(self) -> PatchSampler:
-        return self
-
-    def __exit__(self, *exception: object) -> None:
-        self.close()
-
-    # -- making one batch --
-
-    def _make_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (input, target) batch: one scale, then a photo, a position and augmentations per patch."""
         config, generator = self.config, self._generator
         scale = config.scales[int(torch.randint(len(config.scales), (1,), generator=generator))]
         draws = [self._draw_patch() for _ in range(config.batch_size)]
@@ -407,6 +337,16 @@ class PatchSampler:
             # (B, C, p, p) -> (B, C, p s, p s)
             lr_patches = resize(lr_patches, size=tuple(hr_patches.shape[-2:]), method="bicubic")
         return lr_patches, hr_patches
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Where the random draws stand, so a resumed training run gets the same next batches."""
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue drawing from the position saved by `state_dict`."""
+        self._generator.set_state(state["generator"])
+
+    # -- making one batch --
 
     def _draw_patch(self) -> _PatchDraw:
         generator = self._generator
@@ -436,10 +376,8 @@ class PatchSampler:
         if key not in self._shrunk_images:
             hr_image = mod_crop(image, scale).float() / 255
             self._shrunk_images[key] = self._shrink(hr_image[None], scale)[0]  # (C, H / s, W / s) float32
-        lr_image = self._shrunk_images[key]
-        top, left, patch = *self._lr_position(draw, image, scale), self.config.lr_patch_size(scale)
-        lr_patch = lr_image[:, top : top + patch, left : left + patch]
-        hr_patch = image[:, top * scale : (top + patch) * scale, left * scale : (left + patch) * scale]
+        top, left = self._lr_position(draw, image, scale)
+        lr_patch, hr_patch = crop_pair(self._shrunk_images[key], image, top, left, self.config.lr_patch_size(scale), scale)
         return lr_patch, hr_patch.float() / 255
 
     def _cut_and_shrink(self, draws: list[_PatchDraw], scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -485,12 +423,7 @@ class PatchSampler:
             hr_regions = apply_photometric_batch(hr_regions, choices)
             lr_regions = self._shrink(hr_regions, scale)  # (b, C, h / s, w / s)
             for index, hr_region, lr_region in zip(indices, hr_regions, lr_regions):
-                top, left = offsets[index]
-                lr_patch = lr_region[:, top : top + patch, left : left + patch]
-                hr_patch = hr_region[
-                    :, top * scale : (top + patch) * scale, left * scale : (left + patch) * scale
-                ]
-                pairs[index] = (lr_patch, hr_patch)
+                pairs[index] = crop_pair(lr_region, hr_region, *offsets[index], patch, scale)
         return pairs
 
 
@@ -506,30 +439,6 @@ def _moved_square(
     for _ in range(choice.rot90_turns % 4):  # a counter-clockwise quarter turn: right edge goes to the top
         top, left, height, width = width - left - size, top, width, height
     return top, left
-
-
-def _prefetch(sampler_reference: weakref.ref, stop: threading.Event, batches: queue.Queue) -> None:
-    """The prefetch thread: make batches into `batches` until stopped or the sampler is gone.
-
-    It holds the sampler only while making a batch, so a forgotten sampler is still collected.
-    """
-    while not stop.is_set():
-        sampler = sampler_reference()
-        if sampler is None:
-            return
-        try:
-            batch = sampler._make_batch()
-        except BaseException as error:  # hand it to the training loop, which raises it
-            batch = error
-        del sampler
-        while not stop.is_set():
-            try:
-                batches.put(batch, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        if isinstance(batch, BaseException):
-            return
 
 
 # ----- validation -----

@@ -1,23 +1,20 @@
 """Where the images are: the bundled demo photos and the standard SR benchmark sets.
 
-The benchmark and training sets of the literature (Set5, Set14, BSD100, Urban100, T91, BSD200,
-DIV2K, ...) have no licence that lets us ship them, so sr_teach reads them from a *data directory*:
+The sets of the literature (Set5, Set14, BSD100, T91, DIV2K, ...) have no licence that lets us
+ship them, so sr_teach reads them from a *data directory* laid out as
 
-    DATA_DIR/NAME/HR/<image>.png                 high-resolution ground truth
-    DATA_DIR/NAME/LR_bicubic/X<s>/<image>.png    optional: low-resolution inputs made by the
-                                                 MATLAB-bicubic protocol at scale s
+    DATA_DIR/NAME/HR/<image>.png                 high-resolution ground truth (or NAME/*.png)
+    DATA_DIR/NAME/LR_bicubic/X<s>/<image>.png    optional: the MATLAB-bicubic LR inputs at scale s
 
-(a folder of images without the HR level, like `T91/*.png`, works as well). The data directory is,
-in order: the `data_dir` argument (`--data-dir` on the command line), the environment variable
-SR_TEACH_DATA, or `~/.cache/sr_teach/datasets` (where `sr-teach download` puts sets).
-
-The dataset name "bundled" means the CC0/public-domain photos shipped with the package, so every
-lesson runs offline.
+The data directory is the `data_dir` argument (`--data-dir`), else $SR_TEACH_DATA, else
+~/.cache/sr_teach/datasets (where `sr-teach download` puts sets). The set "bundled" is the
+CC0/public-domain photos shipped with the package, so every lesson runs offline.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,23 +38,43 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path.home() / ".cache" / "sr_teach" / "datasets"
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """The image files directly inside `folder`, sorted by name (hidden files skipped)."""
-    folder = Path(folder)
-    return sorted(
-        path for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-    )
+def find_images(folders: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """All image files under `folders`, recursively, sorted.
+
+    Works for flat folders (T91/*.png) and for the benchmark layout NAME/HR/*.png: where a folder has
+    an `HR` subfolder, only that one is searched, so NAME/LR_bicubic/ never passes for HR images.
+    Hidden files and folders (.ipynb_checkpoints) are skipped.
+    """
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    found: list[Path] = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"The image folder {folder} does not exist (or is not a folder)")
+        in_folder = []
+        for root, subfolders, files in os.walk(folder):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            high_resolution = [name for name in subfolders if name.lower() == "hr"]
+            if high_resolution:
+                subfolders[:] = high_resolution
+            in_folder += [
+                Path(root) / name
+                for name in files
+                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+            ]
+        if not in_folder:
+            raise FileNotFoundError(f"No images ({' '.join(IMAGE_SUFFIXES)}) found in {folder}")
+        found += in_folder
+    return sorted(set(found))
 
 
-def hr_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder of a set's high-resolution images, with a helpful error when it is missing."""
+def dataset_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of a set (its images are `find_images(folder)`), with a helpful error when it is missing."""
     if name == BUNDLED:
         return data_folder()
     root = resolve_data_dir(data_dir)
-    for candidate in (root / name / "HR", root / name):
-        if candidate.is_dir() and list_images(candidate):
-            return candidate
+    if name in available_datasets(data_dir):
+        return root / name
     found = available_datasets(data_dir)
     raise FileNotFoundError(
         f"Dataset {name!r} was not found in the data directory {root} (looked for {root / name / 'HR'}). "
@@ -100,7 +117,7 @@ def benchmark_images(
     Set14's bridge) is paired with a gray LR image, so both are measured alike.
     """
     scale = check_scale(scale)
-    hr_paths = list_images(hr_folder(name, data_dir))[:max_images]
+    hr_paths = find_images(dataset_folder(name, data_dir))[:max_images]
     lr_folder = None if name == BUNDLED else resolve_data_dir(data_dir) / name / "LR_bicubic" / f"X{scale}"
     images = []
     for hr_path in hr_paths:

@@ -1,8 +1,7 @@
 """One training experiment wired together: a model, its data, a validation split and the trainer.
 
-The trainer (`sr_teach.training`) knows nothing about SR; the data pipeline (`sr_teach.data`)
-knows nothing about models. This module is where they meet, the way the papers describe a run:
-"we train ESPCN at x3 on 91 images, 17-pixel LR patches, batch 16, MSE, Adam at 1e-3".
+The trainer knows nothing about SR and the data pipeline nothing about models; here they meet,
+the way a paper describes a run: "ESPCN at x3 on 91 images, 17-pixel LR patches, batch 16, MSE".
 
     experiment = Experiment(ExperimentConfig(model="espcn", scale=3))
     history = experiment.train(seconds=60)
@@ -15,18 +14,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import torch
 
 from sr_teach.augmentation import AugmentConfig
-from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, find_images, load_validation_pairs, split_train_validation
+from sr_teach.checkpoints import load_checkpoint, save_checkpoint
+from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, load_validation_pairs, split_train_validation
+from sr_teach.datasets import find_images
 from sr_teach.images import data_folder
+from sr_teach.interpolation import resize
 from sr_teach.losses import LOSSES
-from sr_teach.models import build_model
-from sr_teach.training import History, Trainer, TrainConfig, load_checkpoint, save_checkpoint, seed_everything
+from sr_teach.models import SRModel, build_model
+from sr_teach.training import History, TrainConfig, Trainer
 
 # Named augmentation settings for the command line and the lessons' dropdowns.
 AUGMENTATIONS: dict[str, AugmentConfig] = {
@@ -47,8 +49,7 @@ class ExperimentConfig:
 
     model: str = "espcn"  # an architecture of sr_teach.models.MODELS
     scale: int = 3  # the upscaling factor (post models learn exactly this one)
-    # Pre-upsampling models can learn several scales at once (VDSR: one model for x2, x3, x4);
-    # empty means just `scale`.
+    # Pre-upsampling models can learn several scales at once (VDSR: one model for x2, x3, x4).
     extra_scales: tuple[int, ...] = ()
     num_channels: int = 1  # 1 = Y channel as in the papers (Cb/Cr by bicubic); 3 = RGB
     # Model keyword arguments beyond scale and channels (e.g. {"depth": 10} for a small VDSR).
@@ -64,45 +65,60 @@ class ExperimentConfig:
     augment: str = "flips"  # a key of AUGMENTATIONS
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(loss="mse"))
-    seed: int = 0  # seeds the data, the weights and the validation split
+    seed: int = 0  # seeds the initial weights, the patches and the validation split
 
     @property
     def scales(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys((self.scale, *self.extra_scales)))
 
     def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["train"] = self.train.to_dict()
-        return values
+        return {**asdict(self), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
+        """The inverse of to_dict (for checkpoints)."""
+        loss = values["train"]["loss"]
+        if loss not in LOSSES:
+            raise ValueError(
+                f"this run was trained with a custom loss function ({loss!r}), which a checkpoint cannot hold; "
+                "rebuild the Experiment with that function and load the trainer state yourself"
+            )
+        return cls(**{
+            **values,
+            "degradation": DegradationConfig(**values["degradation"]),
+            "train": TrainConfig.from_dict(values["train"]),
+            "extra_scales": tuple(values["extra_scales"]),
+            "data": tuple(values["data"]),
+        })
 
 
 class Experiment:
-    """A model, a sampler of training patches, validation pairs and a Trainer, built from a config."""
+    """A model, a sampler of training patches, validation pairs and a Trainer, built from a config.
+
+    The config is read, never changed; the same config builds the same initial weights, patches
+    and split, without touching torch's global random generator.
+    """
 
     def __init__(self, config: ExperimentConfig, callbacks: Iterable[Any] = ()) -> None:
         if config.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
         self.config = config
-        seed_everything(config.seed)  # the same seed, the same initial weights
-        self.model: nn.Module = build_model(
-            config.model, scale=config.scale, num_channels=config.num_channels, **config.model_options
-        )
-        if self.model.upsampling == "post" and len(config.scales) > 1:
-            raise ValueError(
-                f"{config.model} upsamples after its convolutions, so it learns one scale; "
-                f"train one model per scale instead of {config.scales}"
+        with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's random state stays as it was
+            torch.manual_seed(config.seed)
+            self.model: SRModel = build_model(
+                config.model, scale=config.scale, num_channels=config.num_channels, **config.model_options
             )
+        if self.model.upsampling == "post" and len(config.scales) > 1:
+            raise ValueError(f"{config.model} upsamples after its convolutions, so it learns one scale; "
+                             f"train one model per scale instead of {config.scales}")
         pre_upsample = self.model.upsampling == "pre"
-        folders = list(config.data) or [data_folder()]
-        train_paths, validation_paths = split_train_validation(
-            find_images(folders), config.validation_fraction, seed=config.seed
+        self.train_paths, self.validation_paths = split_train_validation(
+            find_images(list(config.data) or [data_folder()]), config.validation_fraction, seed=config.seed
         )
-        self.train_paths, self.validation_paths = train_paths, validation_paths
-        self.sampler = PatchSampler(train_paths, DataConfig(
+        self.sampler = PatchSampler(self.train_paths, DataConfig(
             scales=config.scales, patch_size=config.patch_size, hr_patch_size=config.hr_patch_size,
-            batch_size=config.batch_size,
-            num_channels=config.num_channels, pre_upsample=pre_upsample, degradation=config.degradation,
-            augment=AUGMENTATIONS[config.augment], seed=config.seed,
+            batch_size=config.batch_size, num_channels=config.num_channels, pre_upsample=pre_upsample,
+            degradation=config.degradation, augment=AUGMENTATIONS[config.augment], seed=config.seed,
         ))
         # A multi-scale model is validated at every scale it learns (the mean PSNR over all of them
         # picks its checkpoint), with the largest scale's border for all.
@@ -110,13 +126,12 @@ class Experiment:
             pair
             for scale in config.scales
             for pair in load_validation_pairs(
-                validation_paths, scale, config.num_channels, pre_upsample,
+                self.validation_paths, scale, config.num_channels, pre_upsample,
                 max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,
             )
-        ] if validation_paths else None
-        config.train.seed = config.seed
+        ]
         self.trainer = Trainer(
-            self.model, self.sampler, config.train, validation_pairs=validation_pairs,
+            self.model, self.sampler, replace(config.train), validation_pairs=validation_pairs,
             validation_border=max(config.scales), callbacks=callbacks,
         )
 
@@ -128,49 +143,38 @@ class Experiment:
     def history(self) -> History:
         return self.trainer.history
 
+    def bicubic_psnr(self) -> float:
+        """The validation PSNR of plain bicubic enlargement, measured like the network's: the line to beat."""
+        if self.model.upsampling == "pre":
+            return self.trainer.evaluate(model=lambda interpolated: interpolated)  # the input is bicubic already
+        return self.trainer.evaluate(model=lambda lr_image: resize(lr_image, scale=self.config.scale))
+
     def save(self, path: str | os.PathLike, overwrite: bool = False, use_best: bool = True) -> Path:
         """Write a checkpoint: the best-on-validation weights (or the latest), the recipe, and the
         full trainer state so `resume` can continue the run exactly."""
+        trainer = self.trainer
         extra = {
-            "experiment": self.config.to_dict(),
+            "experiment": {**self.config.to_dict(), "train": trainer.config.to_dict()},
             "scales": list(self.config.scales),
             "training_images": [path.name for path in self.train_paths],
             "validation_images": [path.name for path in self.validation_paths],
-            "best_validation_psnr": self.trainer.best_validation_psnr if self.trainer.best_state else None,
-            "best_validation_step": self.trainer.best_validation_step,
+            "best_validation_psnr": trainer.best_validation_psnr if trainer.best_state else None,
+            "best_validation_step": trainer.best_validation_step,
         }
-        weights = self.trainer.best_state if (use_best and self.trainer.best_state) else None
+        weights = trainer.best_state if (use_best and trainer.best_state) else None
         return save_checkpoint(
-            path, self.model, self.trainer.history, self.trainer.config, extra,
+            path, self.model, trainer.history, trainer.config, extra,
             scale=self.config.scale, model_name=self.config.model, state_dict=weights,
-            trainer_state=self.trainer.state_dict(), overwrite=overwrite,
+            trainer_state=trainer.state_dict(), overwrite=overwrite,
         )
 
     @classmethod
     def resume(cls, path: str | os.PathLike, callbacks: Iterable[Any] = ()) -> Experiment:
         """Rebuild the experiment of a checkpoint written by `save` and continue its run."""
         checkpoint = load_checkpoint(path)
-        saved = checkpoint["extra"].get("experiment")
-        trainer_state = checkpoint.get("trainer_state")
+        saved, trainer_state = checkpoint["extra"].get("experiment"), checkpoint.get("trainer_state")
         if saved is None or trainer_state is None:
             raise ValueError(f"{path} does not hold a resumable sr_teach experiment (was it saved by Experiment.save?)")
-        experiment = cls(config_from_dict(saved), callbacks=callbacks)
+        experiment = cls(ExperimentConfig.from_dict(saved), callbacks=callbacks)
         experiment.trainer.load_state_dict(trainer_state)
         return experiment
-
-
-def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
-    """The inverse of ExperimentConfig.to_dict (for checkpoints)."""
-    values = dict(values)
-    values["degradation"] = DegradationConfig(**values["degradation"])
-    loss = values["train"]["loss"]
-    if loss not in LOSSES:
-        raise ValueError(
-            f"this run was trained with a custom loss function ({loss!r}), which a checkpoint cannot hold; "
-            "rebuild the Experiment with that function and load the trainer state yourself"
-        )
-    values["train"] = TrainConfig(**values["train"])
-    for key in ("extra_scales", "data"):
-        values[key] = tuple(values[key])
-    return ExperimentConfig(**values)
-

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,6 +136,76 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = T
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+@dataclass(frozen=True)
+class ImageKind:
+    """How an image came in, so that a result can go back as the same kind (see `to_tensor`)."""
+
+    container: str  # "pil", "numpy" or "tensor"
+    dtype: Any = None  # the NumPy or torch dtype (uint8 results are rounded back to 0..255)
+    device: Any = None  # a tensor's device
+    batched: bool = False  # a tensor batch (B, C, H, W) rather than one (C, H, W) image
+    no_channel_axis: bool = False  # a NumPy (H, W) gray image
+
+
+def to_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> tuple[torch.Tensor, ImageKind]:
+    """Any image as a (B, C, H, W) float batch in [0, 1] (B = 1 unless a batch came in), and its kind.
+
+    A PIL image of any mode; a NumPy (H, W) or (H, W, C) array of uint8 or floats in [0, 1]; a tensor
+    (C, H, W) or (B, C, H, W), uint8 or float in [0, 1]. C is 1 (gray) or 3 (RGB). Float64 stays float64.
+    """
+    if isinstance(image, Image.Image):
+        return pil_to_tensor(image)[None], ImageKind("pil")
+    if isinstance(image, np.ndarray):
+        if image.ndim == 3 and image.shape[2] not in (1, 3) and image.shape[0] in (1, 3):
+            raise ValueError(f"a NumPy image is (H, W) or (H, W, C) with C = 1 or 3; shape {image.shape} looks "
+                             "like (C, H, W): use array.transpose(1, 2, 0)")
+        if image.ndim not in (2, 3):
+            raise ValueError(f"a NumPy image is (H, W) or (H, W, C), got shape {image.shape}")
+        kind = ImageKind("numpy", image.dtype, no_channel_axis=image.ndim == 2)
+        batch = torch.from_numpy(np.ascontiguousarray(image if image.ndim == 3 else image[:, :, None]))
+        batch = batch.permute(2, 0, 1)[None]  # (1, C, H, W)
+    elif isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4):
+            raise ValueError(f"a tensor image must be (C, H, W) or a batch (B, C, H, W), got shape {tuple(image.shape)}")
+        kind = ImageKind("tensor", image.dtype, image.device, batched=image.ndim == 4)
+        batch = image.detach() if image.ndim == 4 else image.detach()[None]
+    else:
+        raise TypeError(f"expected a PIL image, a NumPy array or a torch tensor, not {type(image).__name__}")
+    if batch.shape[1] not in (1, 3):
+        layout = "(H, W, C)" if kind.container == "numpy" else "(C, H, W)"
+        hint = " (RGBA? composite or drop the alpha channel first)" if batch.shape[1] == 4 else ""
+        raise ValueError(f"an image must have 1 (gray) or 3 (RGB) channels, but shape {tuple(image.shape)} read "
+                         f"as {layout} has {batch.shape[1]}{hint}")
+    if batch.dtype == torch.uint8:
+        batch = batch.float() / 255.0
+    elif not batch.is_floating_point():
+        raise ValueError(f"an image must be uint8 (0..255) or float (0..1), got dtype {batch.dtype}; "
+                         "for 16-bit images divide by 65535.0 first")
+    elif batch.dtype != torch.float64:
+        batch = batch.float()
+    if min(batch.shape[-2:]) == 0 or batch.numel() == 0:
+        raise ValueError(f"the image is empty: shape {tuple(image.shape)}")
+    low, high = batch.min().item(), batch.max().item()
+    if not (-1e-3 <= low and high <= 1 + 1e-3):  # NaN fails too
+        raise ValueError(f"float images must hold values in [0, 1], but this one spans [{low:g}, {high:g}]; "
+                         "divide an image in 0..255 by 255")
+    return batch, kind
+
+
+def to_image(batch: torch.Tensor, kind: ImageKind) -> Image.Image | np.ndarray | torch.Tensor:
+    """A (B, C, H, W) batch in [0, 1] back as the kind of image `to_tensor` was given."""
+    if kind.container == "pil":
+        return tensor_to_pil(batch[0])
+    uint8 = kind.dtype in (np.uint8, torch.uint8)
+    if uint8:
+        batch = (batch.clamp(0, 1) * 255.0).round()
+    if kind.container == "tensor":
+        batch = batch.to(device=kind.device, dtype=kind.dtype)
+        return batch if kind.batched else batch[0]
+    array = batch[0].permute(1, 2, 0).cpu().numpy().astype(kind.dtype)  # (H, W, C)
+    return array[:, :, 0] if kind.no_channel_axis else array
 
 
 # MATLAB rgb2ycbcr for images in [0, 1]: Y = 16/255 + (65.481 R + 128.553 G + 24.966 B) / 255.

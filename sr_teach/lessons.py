@@ -8,10 +8,10 @@ are the same. An instructor can also set it before class for snappier demos.
 from __future__ import annotations
 
 import os
+import random
 
+import numpy as np
 import torch
-
-from sr_teach.training import seed_everything as seed_all
 
 FAST_MODE_VARIABLE = "SR_TEACH_FAST"
 
@@ -29,9 +29,12 @@ def budget(full: int | float, fast: int | float) -> int | float:
 def seed_everything(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and PyTorch so that every screen in the room shows the same numbers.
 
-    Returns a torch.Generator seeded likewise, for code that takes one explicitly.
+    Returns a torch.Generator seeded likewise, for code that takes one explicitly. (The library
+    itself never reseeds these global generators: its experiments seed their own.)
     """
-    seed_all(seed)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
     return torch.Generator().manual_seed(seed)
 
 

@@ -17,15 +17,9 @@ from collections.abc import Callable
 
 import torch
 
+from sr_teach.metrics import check_same_shape
+
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
-    # Without this, (B, 1, H, W) against (B, H, W) would silently broadcast to (B, B, H, W).
-    assert prediction.shape == target.shape, (
-        f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
-    )
-    assert prediction.ndim == 4, f"expected a batch of images (B, C, H, W), got shape {tuple(prediction.shape)}"
 
 
 def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -36,7 +30,7 @@ def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     >>> mse_loss(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5))
     tensor(0.2500)
     """
-    _check_pair(prediction, target)
+    check_same_shape(prediction, target, dims=(4,))
     return ((prediction - target) ** 2).mean()
 
 
@@ -48,7 +42,7 @@ def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     >>> l1_loss(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), -0.5))
     tensor(0.5000)
     """
-    _check_pair(prediction, target)
+    check_same_shape(prediction, target, dims=(4,))
     return (prediction - target).abs().mean()
 
 
@@ -65,8 +59,9 @@ def charbonnier_loss(prediction: torch.Tensor, target: torch.Tensor, eps: float 
     >>> charbonnier_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), eps=0.1)
     tensor(0.1000)
     """
-    _check_pair(prediction, target)
-    assert eps > 0, f"eps must be positive (eps = 0 is plain L1, not differentiable at 0), got {eps}"
+    check_same_shape(prediction, target, dims=(4,))
+    if not eps > 0:
+        raise ValueError(f"eps must be positive (eps = 0 is plain L1, not differentiable at 0), got {eps}")
     return torch.sqrt((prediction - target) ** 2 + eps**2).mean()
 
 

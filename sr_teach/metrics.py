@@ -40,11 +40,14 @@ def prepare(
     return batch
 
 
-def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
-    assert prediction.shape == target.shape, (
-        f"the two images must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
-    )
-    assert prediction.dim() in (3, 4), f"expected (C, H, W) or (B, C, H, W), got {tuple(prediction.shape)}"
+def check_same_shape(prediction: torch.Tensor, target: torch.Tensor, dims: tuple[int, ...] = (3, 4)) -> None:
+    """Two images (or batches) of one shape, with `dims` dimensions: without this check, (B, 1, H, W)
+    against (B, H, W) would broadcast silently to (B, B, H, W) and give a meaningless number."""
+    if prediction.shape != target.shape:
+        raise ValueError(f"the two images must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
+    if prediction.dim() not in dims:
+        layouts = {3: "(C, H, W)", 4: "(B, C, H, W)"}
+        raise ValueError(f"expected {' or '.join(layouts[d] for d in dims)}, got shape {tuple(prediction.shape)}")
 
 
 def psnr(
@@ -62,7 +65,7 @@ def psnr(
     >>> float(psnr(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)))
     20.0
     """
-    _check_pair(prediction, target)
+    check_same_shape(prediction, target)
     prediction = prepare(prediction, crop_border, y_channel, round_to_8bit)
     target = prepare(target, crop_border, y_channel, round_to_8bit)
     mse = ((prediction - target) ** 2).mean(dim=(1, 2, 3))
@@ -72,6 +75,13 @@ def psnr(
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """The 2-D Gaussian window of SSIM (Wang et al. 2004 use 11 x 11, sigma = 1.5), summing to 1."""
     return gaussian_kernel(sigma, size)
+
+
+def protocol_psnr(sr_image: torch.Tensor, hr_image: torch.Tensor, scale: int) -> torch.Tensor:
+    """PSNR as the published SR tables measure it: 8-bit output, luma Y, a border of `scale` pixels
+    cropped. Shape (B,), or a 0-d tensor for one (C, H, W) image."""
+    values = psnr(sr_image, hr_image, crop_border=scale, y_channel=True, round_to_8bit=True)
+    return values if sr_image.dim() == 4 else values[0]
 
 
 def ssim(
@@ -91,7 +101,7 @@ def ssim(
 
     Colour images without y_channel are measured per channel and averaged.
     """
-    _check_pair(prediction, target)
+    check_same_shape(prediction, target)
     x = prepare(prediction, crop_border, y_channel, round_to_8bit) * 255.0
     y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
     if min(x.shape[-2:]) < 11:
@@ -129,7 +139,8 @@ def checkerboard_strength(prediction: torch.Tensor, target: torch.Tensor, scale:
     border = 6 * scale if border is None else border
     error = (prediction - target).mean(dim=-3)[border:-border, border:-border]  # (H, W)
     height, width = error.shape[0] // scale * scale, error.shape[1] // scale * scale
-    assert height > 0 and width > 0, f"the image is too small for border {border} at x{scale}"
+    if height <= 0 or width <= 0:
+        raise ValueError(f"the image is too small for a border of {border} pixels at x{scale}")
     phase_means = torch.stack([error[i:height:scale, j:width:scale].mean()
                                for i in range(scale) for j in range(scale)])  # (scale * scale,)
     return float(phase_means.std() * 255)

@@ -2,7 +2,7 @@
 
     model = load_pretrained("espcn", scale=3)
 
-Each file in `sr_teach/weights/` is an ordinary sr_teach checkpoint (see `sr_teach.training`):
+Each file in `sr_teach/weights/` is an ordinary sr_teach checkpoint (see `sr_teach.checkpoints`):
 the weights, the model's configuration, and in `extra` the training recipe, the data it saw and the
 results measured on the benchmark sets. `pretrained_models()` lists them with those results.
 A post-upsampling model has one file per scale (`espcn_x3.pt`); a multi-scale pre-upsampling model
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from sr_teach.training import CheckpointError, load_checkpoint, model_from_checkpoint
+from sr_teach.checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
+from sr_teach.models import MODELS
 
 WEIGHTS_FOLDER = Path(__file__).parent / "weights"
 
@@ -69,11 +71,7 @@ def pretrained_path(name: str, scale: int) -> Path:
 
 def load_pretrained(name: str, scale: int, device: str = "cpu") -> nn.Module:
     """Load shipped weights: `load_pretrained("espcn", scale=3)`; no network access needed."""
-    path = pretrained_path(name, scale)
-    model = model_from_checkpoint(load_checkpoint(path), device=device)
-    if model.upsampling == "pre":
-        model.scale = scale  # a multi-scale model: remember which scale this caller wants
-    return model
+    return _load(pretrained_path(name, scale), scale, device)
 
 
 def load_model(name_or_checkpoint: str | os.PathLike, scale: int, device: str = "cpu") -> nn.Module:
@@ -85,12 +83,19 @@ def load_model(name_or_checkpoint: str | os.PathLike, scale: int, device: str = 
     path = Path(name_or_checkpoint)
     if not (path.suffix in (".pt", ".pth", ".ckpt") or path.exists()):
         return load_pretrained(str(name_or_checkpoint), scale, device=device)
-    model = model_from_checkpoint(load_checkpoint(path), device=device)
-    if model.upsampling == "post" and model.scale != scale:
+    return _load(path, scale, device)
+
+
+def _load(path: Path, scale: int, device: str | torch.device) -> nn.Module:
+    """The model of a checkpoint file, built to serve `scale`: a pre-upsampling model (one network for
+    every scale) is built with it; a post-upsampling one must have been trained for it."""
+    checkpoint = load_checkpoint(path)
+    if getattr(MODELS.get(checkpoint["model_name"]), "upsampling", None) == "pre":
+        return model_from_checkpoint(checkpoint, device=device, scale=scale)
+    model = model_from_checkpoint(checkpoint, device=device)
+    if model.scale != scale:
         raise CheckpointError(
             f"{path} holds a x{model.scale} {type(model).__name__}, not x{scale}: a post-upsampling "
             f"network learns one scale, so use a x{scale} checkpoint (or train one)"
         )
-    if model.upsampling == "pre":
-        model.scale = scale  # one pre-upsampling network serves every scale
     return model

@@ -37,8 +37,10 @@ from torch import nn
 from sr_teach.datasets import resolve_data_dir
 from sr_teach.evaluation import evaluate, model_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
+from sr_teach.models import model_name
 from sr_teach.pretrained import WEIGHTS_FOLDER
-from sr_teach.training import TrainConfig, load_checkpoint, save_checkpoint
+from sr_teach.checkpoints import load_checkpoint, save_checkpoint
+from sr_teach.training import TrainConfig
 
 TRAINING_SETS = ("T91", "BSD200")  # the "291" images of VDSR, folders in the data directory
 BENCHMARK_SETS = ("Set5", "Set14")
@@ -235,7 +237,7 @@ def measure(
     results: dict[str, Any] = {}
     for dataset in datasets:
         for scale in scales:
-            mean = evaluate(model_upscaler(model), dataset, scale, data_dir=data_dir, method="model").mean
+            mean = evaluate(model_upscaler(model), dataset, scale, method=model_name(model), data_dir=data_dir).mean
             results.setdefault(dataset, {})[str(scale)] = {"psnr": round(mean["psnr"], 4), "ssim": round(mean["ssim"], 5)}
     return results
 

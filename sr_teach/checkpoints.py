@@ -1,0 +1,198 @@
+"""Checkpoints you can trust: weights and how to rebuild the model, in a file that cannot run code.
+
+A checkpoint holds only tensors and plain Python values (`state_dict` + the model's config, the
+training history, and optionally the trainer's whole state for an exact resume), so it loads with
+`torch.load(path, weights_only=True)`, which refuses to run code hidden in a downloaded file. It is
+written to a temporary file and renamed into place, so a crash never leaves half a file.
+
+    save_checkpoint("espcn_x3.pt", model, trainer.history, trainer.config)
+    model = model_from_checkpoint(load_checkpoint("espcn_x3.pt", model_name="espcn", scale=3))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sr_teach.device import pick_device
+
+FORMAT = "sr_teach-checkpoint"
+VERSION = 1
+KEYS = ("model_name", "model_config", "state_dict", "history", "train_config", "extra")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that exists but cannot be used: corrupt, foreign, or for another model."""
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    history: Any = None,
+    train_config: Any = None,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    scale: int | None = None,
+    model_name: str | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    trainer_state: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the model's weights and how to rebuild it, loadable with weights_only=True.
+
+    history and train_config: a History / TrainConfig (or their to_dict()), for the record.
+    model_name: defaults to the model's name in sr_teach.models.MODELS. state_dict: defaults to the
+    model's current weights (pass trainer.best_state to save the best). trainer_state:
+    trainer.state_dict(), to resume the run exactly.
+    """
+    from sr_teach.models import model_name as name_of
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    config = getattr(model, "config", None)  # sr_teach's models: a dataclass; others may have a config()
+    model_config = asdict(config) if is_dataclass(config) else dict(config()) if callable(config) else {}
+    if scale is None and isinstance(model_config.get("scale"), int):
+        scale = model_config["scale"]
+    weights = state_dict if state_dict is not None else model.state_dict()
+    checkpoint = {
+        "format": FORMAT,
+        "format_version": VERSION,
+        "model_name": model_name if model_name is not None else name_of(model),
+        "model_config": model_config,
+        "scale": scale,
+        "state_dict": {name: value.detach().cpu() for name, value in weights.items()},
+        "history": _plain(history),
+        "train_config": _plain(train_config),
+        "extra": dict(extra) if extra is not None else {},
+        "trainer_state": _to_cpu(trainer_state),
+    }
+    _check_plain(checkpoint, "checkpoint")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file_descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ckpt.tmp", dir=path.parent)
+    try:
+        with os.fdopen(file_descriptor, "wb") as file:
+            torch.save(checkpoint, file)
+        if path.exists() and not overwrite:  # appeared while we were writing
+            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike, model_name: str | None = None, scale: int | None = None
+) -> dict[str, Any]:
+    """Read a checkpoint written by save_checkpoint, with weights_only=True, and check it.
+
+    model_name / scale, when given, must match the checkpoint's, so that ESPCN x3 weights are never
+    silently used as x2 or loaded into SRCNN. Raises FileNotFoundError or CheckpointError.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not ours
+        raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint (damaged, truncated or another kind of file)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad files: pickle, zip, EOF, Runtime
+        if "Unsupported global" in str(error):  # a pickled class: not garbage, but not plain weights either
+            raise CheckpointError(
+                f"{path} holds Python objects, not just weights (perhaps torch.save(model) rather than a "
+                "state_dict); sr_teach loads only weights_only checkpoints, since loading arbitrary objects "
+                "can run code hidden in the file"
+            ) from error
+        raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint (damaged or truncated?): "
+                              f"{type(error).__name__}: {str(error)[:200]}") from error
+
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not an sr_teach checkpoint (no 'format': '{FORMAT}' entry); "
+            "write checkpoints with sr_teach.checkpoints.save_checkpoint"
+        )
+    missing = [key for key in KEYS if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{path} is an incomplete sr_teach checkpoint: missing {missing}")
+    if checkpoint.get("format_version", 0) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer sr_teach (format {checkpoint['format_version']}, "
+                              f"this one reads up to {VERSION}); update sr_teach")
+    if model_name is not None and checkpoint["model_name"] != model_name:
+        raise CheckpointError(f"{path} holds weights for model {checkpoint['model_name']!r}, not {model_name!r}")
+    saved_scale = checkpoint.get("scale")
+    if scale is not None and saved_scale is not None and int(saved_scale) != int(scale):
+        raise CheckpointError(
+            f"{path} was trained for scale x{saved_scale}, not x{scale}: a network learns one scale, "
+            f"so use a x{scale} checkpoint (or train one)"
+        )
+    return checkpoint
+
+
+def model_from_checkpoint(
+    checkpoint: Mapping[str, Any],
+    build_model: Callable[..., nn.Module] | None = None,
+    device: str | torch.device = "cpu",
+    **config_changes: Any,
+) -> nn.Module:
+    """Rebuild the model of a loaded checkpoint and load its weights (in eval mode).
+
+    build_model(name, **config) defaults to sr_teach.models.build_model; config_changes replace
+    entries of the saved config (say the scale a multi-scale model should serve).
+    """
+    if build_model is None:
+        from sr_teach.models import build_model
+    model = build_model(checkpoint["model_name"], **{**checkpoint["model_config"], **config_changes})
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"the weights do not fit the rebuilt {checkpoint['model_name']!r} model: {error}") from error
+    return model.to(pick_device(device)).eval()
+
+
+def _plain(record: Any) -> dict[str, Any] | None:
+    """A History or TrainConfig as a dict (they have to_dict), a mapping as a dict, None as None."""
+    if record is None:
+        return None
+    return record.to_dict() if hasattr(record, "to_dict") else dict(record)
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, Mapping):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse values that weights_only loading would reject, naming where they are."""
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where} has a key {key!r} of type {type(key).__name__}; use str keys")
+            _check_plain(item, f"{where}[{key!r}]")
+        return
+    raise TypeError(
+        f"{where} is a {type(value).__name__}; checkpoints hold only tensors, numbers, strings, lists "
+        "and dicts so that they load with weights_only=True"
+    )

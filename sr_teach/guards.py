@@ -1,0 +1,164 @@
+"""The trainer's guards, each readable alone: what keeps a run safe without cluttering its loop.
+
+- `DivergenceGuard`: a loss that becomes NaN or explodes puts back the last weights that gave a
+  good loss, and says which learning rate to try; a too-large learning rate is a lesson, not a crash.
+- `StopSignals`: Ctrl-C (a notebook's interrupt) and SIGTERM (a cluster ending a job) stop the run
+  after the current step, so nothing is lost.
+- `MixedPrecision`: 16-bit arithmetic on a GPU, with loss scaling so small fp16 gradients survive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from sr_teach.training import Trainer, TrainConfig
+
+class DivergenceGuard:
+    """Catches a loss that becomes NaN/inf or explodes, and puts back the last weights that gave a
+    good loss, so a too-large learning rate is a lesson on screen rather than a broken network.
+
+    `remember` copies the weights whose loss was just checked (into one reused buffer); `check`
+    looks at the newest losses; `restore` puts the copy back and clears the optimizer's averages.
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.weights: dict[str, torch.Tensor] | None = None
+        self.weights_step = 0  # updates done when the copy was taken
+        self.smoothed_loss: float | None = None  # running mean over about 10 steps
+        self.best_smoothed_loss: float | None = None
+        self.diverged = False
+
+    def start(self, model: nn.Module, step: int) -> None:
+        """At the start of a train() call: a first copy to fall back on, if there is none yet."""
+        self.diverged = False
+        if self.weights is None:
+            self.remember(model, step)
+
+    def remember(self, model: nn.Module, step: int) -> None:
+        self.weights, self.weights_step = copy_weights(model, into=self.weights), step
+
+    def check(self, losses: list[float], steps: list[int], learning_rates: list[float]) -> str | None:
+        """None if every loss is fine, else the message that explains the divergence."""
+        factor = self.config.divergence_factor
+        for loss, step, learning_rate in zip(losses, steps, learning_rates):
+            best = self.best_smoothed_loss
+            limit = None if factor is None else factor * (10 if step <= self.config.divergence_grace_steps else 1)
+            if not math.isfinite(loss):
+                problem = "NaN" if math.isnan(loss) else "infinite"
+            elif limit is not None and best is not None and best > 0 and loss > limit * best:
+                problem = f"{loss:.3g}, over {limit:g}x the best smoothed loss {best:.3g} (exploding)"
+            else:
+                self.smoothed_loss = loss if self.smoothed_loss is None else 0.9 * self.smoothed_loss + 0.1 * loss
+                self.best_smoothed_loss = min(self.smoothed_loss, best if best is not None else math.inf)
+                continue
+            self.diverged = True
+            return (f"loss became {problem} at step {step} with learning rate {learning_rate:g}; weights "
+                    f"restored from step {self.weights_step}; try a smaller learning rate such as "
+                    f"{self.config.learning_rate / 10:g}")
+        return None
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        with torch.no_grad():
+            for name, value in model.state_dict().items():
+                value.copy_(self.weights[name])
+        optimizer.state.clear()  # Adam's running averages hold NaN or huge values now: start afresh
+
+    def state_dict(self) -> dict[str, float | None]:
+        return {"smoothed_loss": self.smoothed_loss, "best_smoothed_loss": self.best_smoothed_loss}
+
+    def load_state_dict(self, state: Mapping[str, float | None]) -> None:
+        self.smoothed_loss, self.best_smoothed_loss = state.get("smoothed_loss"), state.get("best_smoothed_loss")
+
+
+class MixedPrecision:
+    """16-bit arithmetic where it is safe: autocast for the forward pass, loss scaling for fp16.
+
+    "auto" is bf16 on CUDA GPUs that have it, else fp16; on the CPU and MPS it is off (CPU autocast
+    slows convolutions down). Off, every method passes through, so the loop reads the same.
+    """
+
+    def __init__(self, setting: str, device: torch.device) -> None:
+        if setting == "fp16" and device.type != "cuda":
+            raise ValueError(f"fp16 mixed precision needs a CUDA device, not {device}; use 'bf16' or 'off'")
+        if setting == "auto":
+            use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+            setting = ("bf16" if use_bf16 else "fp16") if device.type == "cuda" else "off"
+        self.dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
+        self.device_type = device.type
+        # fp16 needs loss scaling so that small gradients do not round to zero; bf16 does not.
+        self.scaler = torch.amp.GradScaler(device.type) if self.dtype == torch.float16 else None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def unscale_(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+            self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
+        if self.scaler is not None and state is not None:
+            self.scaler.load_state_dict(state)
+
+
+class StopSignals:
+    """While a run trains in the main thread, Ctrl-C (SIGINT, also the notebook's interrupt) and
+    SIGTERM (a cluster ending a job) stop it after the current step, weights and history kept. A
+    second Ctrl-C interrupts at once, for a step that hangs. The old handlers come back after."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.previous = trainer, {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if number == signal.SIGINT and self.trainer.stop_requested:
+            raise KeyboardInterrupt
+        name = signal.Signals(number).name
+        self.trainer.stop("interrupted", f"{name} at step {self.trainer.step}: stopped, weights and history kept")
+
+    def __exit__(self, error_type: type | None, error: BaseException | None, traceback: Any) -> bool:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        if isinstance(error, KeyboardInterrupt):  # raised by a callback, or a second Ctrl-C
+            self.trainer.stop("interrupted", f"interrupted at step {self.trainer.step}; weights and history kept")
+            return True
+        return False
+
+
+def copy_weights(model: nn.Module, into: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """A copy of the model's state_dict, written into `into`'s tensors when given (no new memory)."""
+    with torch.no_grad():
+        if into is None:
+            return {name: value.detach().clone() for name, value in model.state_dict().items()}
+        for name, value in model.state_dict().items():
+            into[name].copy_(value)
+        return into
