@@ -1,4 +1,4 @@
-"""Paired augmentation: one random choice, applied to LR and HR alike, keeping them aligned."""
+"""Augmentation: one random choice, applied to LR and HR alike, keeping them aligned."""
 
 from __future__ import annotations
 
@@ -14,17 +14,13 @@ from sr_teach.augmentation import (
     adjust_contrast,
     adjust_gamma,
     adjust_hue,
+    apply_geometric,
     apply_photometric,
     apply_photometric_batch,
-    augment_image,
-    augment_pair,
-    center_crop_pair,
-    crop_pair,
     draw_augmentation,
     hflip,
     hue_rotation_matrix,
     largest_rotated_rectangle,
-    random_crop_pair,
     rot90,
     rotate,
     vflip,
@@ -49,6 +45,12 @@ def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def augment_both(lr_image, hr_image, config: AugmentConfig, generator: torch.Generator):
+    """One draw applied to LR and HR alike: what the sampler does to a pair (rotation aside)."""
+    choice = draw_augmentation(config, generator)
+    return tuple(apply_photometric(apply_geometric(image, choice), choice) for image in (lr_image, hr_image))
+
+
 @pytest.mark.parametrize(
     "transform",
     [
@@ -71,7 +73,7 @@ def test_augment_pair_keeps_the_lr_the_downscale_of_the_hr(seed):
     hr_image = smooth_image(seed=seed)
     lr_image = downscale(hr_image, SCALE)
     config = AugmentConfig(hflip=True, vflip=True, rot90=True)
-    lr_augmented, hr_augmented = augment_pair(lr_image, hr_image, config, generator(seed))
+    lr_augmented, hr_augmented = augment_both(lr_image, hr_image, config, generator(seed))
     torch.testing.assert_close(downscale(hr_augmented, SCALE), lr_augmented, atol=1e-6, rtol=0)
 
 
@@ -81,7 +83,7 @@ def test_flips_and_quarter_turns_reach_all_eight_symmetries():
     shared = generator(1)
     seen = set()
     for _ in range(200):
-        lr_augmented, _ = augment_pair(
+        lr_augmented, _ = augment_both(
             image, image.repeat_interleave(2, -1).repeat_interleave(2, -2), config, shared
         )
         seen.add(tuple(lr_augmented.flatten().tolist()))
@@ -108,34 +110,8 @@ def test_draws_are_reproducible_and_independent_of_other_switches():
 def test_an_off_config_changes_nothing():
     hr_image = smooth_image()
     lr_image = downscale(hr_image, SCALE)
-    lr_augmented, hr_augmented = augment_pair(lr_image, hr_image, AugmentConfig(), generator())
+    lr_augmented, hr_augmented = augment_both(lr_image, hr_image, AugmentConfig(), generator())
     assert torch.equal(lr_augmented, lr_image) and torch.equal(hr_augmented, hr_image)
-    assert torch.equal(augment_image(hr_image, AugmentConfig(), generator()), hr_image)
-
-
-def test_crops_are_aligned():
-    # An HR image whose every scale x scale block repeats one LR pixel: aligned crops must agree.
-    lr_image = torch.rand(3, 10, 12, generator=generator())
-    hr_image = lr_image.repeat_interleave(SCALE, -2).repeat_interleave(SCALE, -1)
-    shared = generator(2)
-    for _ in range(10):
-        lr_patch, hr_patch = random_crop_pair(lr_image, hr_image, 4, SCALE, shared)
-        assert lr_patch.shape == (3, 4, 4) and hr_patch.shape == (3, 12, 12)
-        assert torch.equal(hr_patch[..., ::SCALE, ::SCALE], lr_patch)
-    lr_patch, hr_patch = center_crop_pair(lr_image, hr_image, 4, SCALE)
-    assert torch.equal(lr_patch, lr_image[:, 3:7, 4:8]) and torch.equal(
-        hr_patch[..., ::SCALE, ::SCALE], lr_patch
-    )
-    lr_patch, hr_patch = crop_pair(lr_image, hr_image, 6, 8, 4, SCALE)  # the bottom-right corner
-    assert torch.equal(lr_patch, lr_image[:, 6:, 8:]) and torch.equal(hr_patch, hr_image[:, 18:, 24:])
-
-
-def test_crops_refuse_misaligned_or_oversized_requests():
-    lr_image, hr_image = torch.rand(1, 10, 10), torch.rand(1, 31, 30)
-    with pytest.raises(AssertionError, match="mod_crop"):
-        random_crop_pair(lr_image, hr_image, 4, SCALE, generator())
-    with pytest.raises(AssertionError, match="does not fit"):
-        random_crop_pair(lr_image, hr_image[:, :30], 11, SCALE, generator())
 
 
 @pytest.mark.parametrize(
@@ -151,7 +127,7 @@ def test_crops_refuse_misaligned_or_oversized_requests():
 def test_photometric_jitter_is_identical_on_both(config):
     colour = torch.tensor([0.6, 0.4, 0.3])[:, None, None]
     lr_image, hr_image = colour.expand(3, 5, 5).clone(), colour.expand(3, 15, 15).clone()
-    lr_augmented, hr_augmented = augment_pair(lr_image, hr_image, config, generator(3))
+    lr_augmented, hr_augmented = augment_both(lr_image, hr_image, config, generator(3))
     assert not torch.allclose(lr_augmented, lr_image, atol=1e-3), "the jitter should have changed the colour"
     assert torch.equal(lr_augmented[:, :1, :1].expand_as(lr_augmented), lr_augmented)  # still one colour
     torch.testing.assert_close(hr_augmented[:, :5, :5], lr_augmented, atol=1e-6, rtol=0)
@@ -233,14 +209,14 @@ def test_rotate_takes_one_angle_per_image():
     torch.testing.assert_close(rotate(batch, angles, crop=False), expected, atol=1e-6, rtol=0)
 
 
-def test_arbitrary_rotation_is_for_the_hr_before_degrading():
+def test_a_drawn_rotation_crops_to_the_largest_rectangle():
     hr_image = smooth_image(height=30, width=30)
-    config = AugmentConfig(rotate_degrees=20)
-    with pytest.raises(ValueError, match="augment_image"):
-        augment_pair(downscale(hr_image, SCALE), hr_image, config, generator())
-    rotated = augment_image(hr_image, config, generator())
-    choice = draw_augmentation(config, generator())
+    choice = draw_augmentation(AugmentConfig(rotate_degrees=20), generator())
+    assert 0 < abs(choice.rotate_degrees) <= 20
+    rotated = rotate(hr_image, choice.rotate_degrees)
     assert rotated.shape[-2:] == largest_rotated_rectangle(30, 30, choice.rotate_degrees)
+    with pytest.raises(ValueError, match="one per image"):
+        rotate(torch.rand(2, 1, 8, 8), torch.tensor([1.0, 2.0]), crop=True)
 
 
 def test_config_rejects_nonsense():

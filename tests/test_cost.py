@@ -103,7 +103,7 @@ def test_measure_training_step_leaves_the_model_untouched() -> None:
 
 
 def test_wrong_input_for_the_family_is_explained() -> None:
-    with pytest.raises(AssertionError, match="give a pre-upsampling model the enlarged image"):
+    with pytest.raises(ValueError, match="give a pre-upsampling model the enlarged image"):
         measure_training_step(ESPCN(scale=3), (1, 1, 12, 12), (1, 1, 12, 12), steps=1, separate_process=False)
 
 

@@ -13,13 +13,14 @@ from sr_teach.data import (
     DegradationConfig,
     PatchSampler,
     _moved_square,  # private, but the flip bookkeeping deserves its own test
+    crop_pair,
     crop_with_margin,
-    find_images,
     load_training_image,
     load_validation_pairs,
     margin_for,
     split_train_validation,
 )
+from sr_teach.datasets import find_images
 from sr_teach.degradations import degrade, downscale, mod_crop
 from sr_teach.images import load_image, load_sample, rgb_to_luma, save_image
 from sr_teach.interpolation import resize
@@ -69,17 +70,6 @@ def test_the_same_seed_gives_the_same_batches(photo_folder, augment):
 def test_batches_differ_from_one_another(photo_folder):
     (_, first), (_, second) = batches(sampler_for(photo_folder), 2)
     assert not torch.equal(first, second)
-
-
-def test_prefetch_gives_the_same_batches(photo_folder):
-    expected = batches(sampler_for(photo_folder, seed=3), 4)
-    with sampler_for(photo_folder, seed=3, prefetch=2) as sampler:
-        for (input_batch, target_batch), (expected_input, expected_target) in zip(
-            batches(sampler, 4), expected
-        ):
-            assert torch.equal(input_batch, expected_input) and torch.equal(target_batch, expected_target)
-    with pytest.raises(RuntimeError, match="closed"):
-        sampler.next_batch()
 
 
 # ----- shapes -----
@@ -236,40 +226,6 @@ def test_noise_and_jpeg_degrade_the_lr(photo_folder):
 # ----- finding, loading and skipping images -----
 
 
-def test_find_images_flat_nested_and_benchmark_layout(tmp_path):
-    image = torch.rand(3, 8, 8)
-    for relative in [
-        "flat/a.png",
-        "flat/sub/b.JPG",
-        "flat/.ipynb_checkpoints/a-checkpoint.png",
-        "flat/notes.txt",
-        "Set5/HR/baby.png",
-        "Set5/LR_bicubic/X2/baby.png",
-        "sets/Set14/HR/x.bmp",
-        "sets/Set14/LR_bicubic/X3/x.png",
-    ]:
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        if relative.endswith(".txt"):
-            (tmp_path / relative).write_text("not an image")
-        else:
-            save_image(image, tmp_path / relative)
-    assert find_images(tmp_path / "flat") == [tmp_path / "flat/a.png", tmp_path / "flat/sub/b.JPG"]
-    assert find_images(tmp_path / "Set5") == [tmp_path / "Set5/HR/baby.png"]
-    assert find_images([tmp_path / "sets", str(tmp_path / "Set5")]) == [
-        tmp_path / "Set5/HR/baby.png",
-        tmp_path / "sets/Set14/HR/x.bmp",
-    ]
-
-
-def test_find_images_names_the_empty_or_missing_folder(tmp_path):
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "readme.txt").write_text("no images here")
-    with pytest.raises(FileNotFoundError, match="empty"):
-        find_images(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="missing"):
-        find_images(tmp_path / "missing")
-
-
 def test_corrupt_and_small_images_are_skipped_with_a_warning(photo_folder, tmp_path):
     paths = find_images(photo_folder)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
@@ -376,3 +332,14 @@ def test_a_flipped_region_keeps_track_of_its_patch():
                 moved = apply_geometric(marked, choice)
                 new_top, new_left = _moved_square((top, left), size, height, width, choice)
                 assert moved[0, new_top : new_top + size, new_left : new_left + size].sum() == size * size
+
+
+def test_crop_pair_cuts_aligned_patches_and_refuses_what_does_not_fit():
+    hr_image = torch.rand(3, 24, 30)
+    lr_image = downscale(hr_image, 3)  # (3, 8, 10)
+    lr_patch, hr_patch = crop_pair(lr_image, hr_image, 6, 8 - 2, 2, 3)  # the bottom-right corner
+    assert torch.equal(lr_patch, lr_image[:, 6:8, 6:8]) and torch.equal(hr_patch, hr_image[:, 18:24, 18:24])
+    with pytest.raises(ValueError, match="does not fit"):
+        crop_pair(lr_image, hr_image, 7, 0, 2, 3)
+    with pytest.raises(ValueError, match="smaller than 3 times"):
+        crop_pair(lr_image, hr_image[:, :21], 0, 0, 2, 3)

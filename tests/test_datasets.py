@@ -13,8 +13,8 @@ from PIL import Image
 from sr_teach.datasets import (
     available_datasets,
     benchmark_images,
-    hr_folder,
-    list_images,
+    dataset_folder,
+    find_images,
     resolve_data_dir,
 )
 from sr_teach.degradations import downscale, mod_crop
@@ -60,7 +60,7 @@ def test_a_missing_set_has_a_helpful_message(tmp_path: Path, monkeypatch: pytest
 def test_missing_message_lists_the_sets_that_are_there(tmp_path: Path, tiny_images) -> None:
     make_set(tmp_path / "data", "Tiny", tiny_images)
     with pytest.raises(FileNotFoundError, match="Sets found there: Tiny"):
-        hr_folder("Set14", tmp_path / "data")
+        dataset_folder("Set14", tmp_path / "data")
 
 
 def test_available_datasets(tmp_path: Path, tiny_images) -> None:
@@ -74,12 +74,46 @@ def test_available_datasets(tmp_path: Path, tiny_images) -> None:
     assert available_datasets(tmp_path / "does_not_exist") == []
 
 
-def test_list_images_skips_hidden_and_other_files(tmp_path: Path, tiny_images) -> None:
+def test_find_images_skips_hidden_and_other_files(tmp_path: Path, tiny_images) -> None:
     folder = make_set(tmp_path, "Set", tiny_images, with_hr_level=False)
     (folder / "README.txt").write_text("hello")
     shutil.copy(tiny_images["gray"], folder / ".partial.png")
     (folder / "sub.png").mkdir()
-    assert [path.name for path in list_images(folder)] == ["colour.png", "gray.png", "odd.png"]
+    assert [path.name for path in find_images(folder)] == ["colour.png", "gray.png", "odd.png"]
+
+
+def test_find_images_flat_nested_and_benchmark_layout(tmp_path):
+    image = torch.rand(3, 8, 8)
+    for relative in [
+        "flat/a.png",
+        "flat/sub/b.JPG",
+        "flat/.ipynb_checkpoints/a-checkpoint.png",
+        "flat/notes.txt",
+        "Set5/HR/baby.png",
+        "Set5/LR_bicubic/X2/baby.png",
+        "sets/Set14/HR/x.bmp",
+        "sets/Set14/LR_bicubic/X3/x.png",
+    ]:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        if relative.endswith(".txt"):
+            (tmp_path / relative).write_text("not an image")
+        else:
+            save_image(image, tmp_path / relative)
+    assert find_images(tmp_path / "flat") == [tmp_path / "flat/a.png", tmp_path / "flat/sub/b.JPG"]
+    assert find_images(tmp_path / "Set5") == [tmp_path / "Set5/HR/baby.png"]
+    assert find_images([tmp_path / "sets", str(tmp_path / "Set5")]) == [
+        tmp_path / "Set5/HR/baby.png",
+        tmp_path / "sets/Set14/HR/x.bmp",
+    ]
+
+
+def test_find_images_names_the_empty_or_missing_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    with pytest.raises(FileNotFoundError, match="empty"):
+        find_images(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        find_images(tmp_path / "missing")
 
 
 # ---------------------------------------------------------------- layouts
@@ -88,7 +122,8 @@ def test_list_images_skips_hidden_and_other_files(tmp_path: Path, tiny_images) -
 @pytest.mark.parametrize("with_hr_level", [True, False])
 def test_layouts_and_lr_made_by_downscale(tmp_path: Path, tiny_images, with_hr_level: bool) -> None:
     folder = make_set(tmp_path, "Tiny", tiny_images, with_hr_level)
-    assert hr_folder("Tiny", tmp_path) == folder
+    assert dataset_folder("Tiny", tmp_path) == tmp_path / "Tiny"
+    assert find_images(dataset_folder("Tiny", tmp_path)) == [folder / f"{name}.png" for name in ("colour", "gray", "odd")]
     images = benchmark_images("Tiny", 3, data_dir=tmp_path)
     assert [image.name for image in images] == ["colour", "gray", "odd"]
     for image in images:
@@ -147,7 +182,7 @@ def test_colour_hr_with_a_gray_lr_file_gets_three_channels(tmp_path: Path, tiny_
 
 def test_bundled_needs_no_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SR_TEACH_DATA", str(tmp_path / "nothing_here"))
-    assert hr_folder("bundled") == data_folder()
+    assert dataset_folder("bundled") == data_folder()
     (image,) = benchmark_images("bundled", 4, max_images=1)
     assert image.name == "astronaut" and not image.lr_from_file
     assert image.lr_image.shape == (3, 128, 128)
@@ -165,8 +200,8 @@ def test_unsupported_scale() -> None:
 def test_shared_sets(datasets_dir: Path) -> None:
     assert {"Set5", "Set14", "T91"} <= set(available_datasets(datasets_dir))
     assert "matlab_reference" not in available_datasets(datasets_dir)  # no images at its top level
-    assert hr_folder("T91", datasets_dir) == datasets_dir / "T91"  # the flat layout
-    assert hr_folder("Set14", datasets_dir) == datasets_dir / "Set14" / "HR"
+    assert find_images(dataset_folder("T91", datasets_dir))[0].parent == datasets_dir / "T91"  # the flat layout
+    assert find_images(dataset_folder("Set14", datasets_dir))[0] == datasets_dir / "Set14" / "HR" / "baboon.png"
     images = benchmark_images("Set14", 4, data_dir=datasets_dir, max_images=3)
     assert [image.name for image in images] == ["baboon", "barbara", "bridge"]
     assert all(image.lr_from_file for image in images)

@@ -11,7 +11,8 @@ from sr_teach.cli import main
 from sr_teach.experiment import AUGMENTATIONS, Experiment, ExperimentConfig
 from sr_teach.images import load_sample, save_image
 from sr_teach.pretrained import load_model, load_pretrained, pretrained_models
-from sr_teach.training import CheckpointError, TrainConfig
+from sr_teach.checkpoints import CheckpointError
+from sr_teach.training import TrainConfig
 
 
 @pytest.fixture
@@ -49,6 +50,35 @@ def test_experiment_trains_validates_and_resumes_exactly(photo_folder: Path, tmp
     resumed.train(steps=3)
     for name, value in straight.model.state_dict().items():
         assert torch.allclose(value, resumed.model.state_dict()[name], atol=1e-6), name
+
+
+def test_experiment_has_no_hidden_side_effects(photo_folder: Path) -> None:
+    config = small_config(photo_folder)
+    before = config.to_dict()
+    torch.manual_seed(42)
+    expected = torch.rand(4)
+    torch.manual_seed(42)
+    first = Experiment(config)
+    assert torch.equal(torch.rand(4), expected), "building an Experiment must not reseed torch's global generator"
+    first.trainer.config.learning_rate = 2e-3  # what the live panel's slider does
+    first.train(steps=2)
+    assert config.to_dict() == before, "the caller's config is read, never changed"
+    second = Experiment(config)  # the same config builds the same initial weights, whatever came before
+    third = Experiment(config)
+    for name, value in second.model.state_dict().items():
+        assert torch.equal(value, third.model.state_dict()[name]), name
+
+
+def test_bicubic_line_is_the_psnr_of_bicubic_enlargement(photo_folder: Path) -> None:
+    from sr_teach.data import load_validation_pairs
+    from sr_teach.interpolation import resize
+    from sr_teach.metrics import psnr
+
+    for model in ("espcn", "srcnn"):  # post: enlarge the input; pre: the input is the bicubic already
+        experiment = Experiment(small_config(photo_folder, model=model))
+        pairs = load_validation_pairs(experiment.validation_paths, 2, 1, pre_upsample=False, max_size=256)
+        expected = [float(psnr(resize(lr[None], scale=2), hr[None], crop_border=2)) for lr, hr in pairs]
+        assert experiment.bicubic_psnr() == pytest.approx(sum(expected) / len(expected), abs=1e-4)
 
 
 def test_save_refuses_to_overwrite_and_load_model_checks_the_scale(photo_folder: Path, tmp_path: Path) -> None:

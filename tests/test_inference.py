@@ -200,8 +200,8 @@ def test_big_images_are_tiled_automatically(monkeypatch: pytest.MonkeyPatch) -> 
     image = torch.rand(3, *AWKWARD_SIZE, generator=torch.Generator().manual_seed(0))
     untiled = upscale(model, image)
     calls = []
-    original = inference._run_model
-    monkeypatch.setattr(inference, "_run_model", lambda *args: calls.append(args[1].shape) or original(*args))
+    original = inference.run_model
+    monkeypatch.setattr(inference, "run_model", lambda *args: calls.append(args[1].shape) or original(*args))
     monkeypatch.setattr(inference, "AUTO_TILE_OUTPUT_PIXELS", 40 * 40)
     monkeypatch.setattr(inference, "MIN_AUTO_TILE_SIZE", 8)
     tiled = upscale(model, image)
@@ -358,3 +358,26 @@ def test_real_models_tile_exactly() -> None:
         untiled = upscale(model, image, scale=getattr(model, "scale", None) or 3)
         tiled = upscale(model, image, scale=getattr(model, "scale", None) or 3, tile_size=12, batch_size=3)
         assert (tiled - untiled).abs().max() < 1e-5, f"{type(model).__name__} shows tile seams"
+
+
+# --- the path a student can walk by hand --------------------------------------------------------
+
+
+def test_upscale_is_to_tensor_super_resolve_to_image_and_each_step_can_be_called_alone() -> None:
+    from sr_teach.images import rgb_to_ycbcr, to_image, to_tensor, ycbcr_to_rgb
+    from sr_teach.inference import run_model, super_resolve
+
+    array = (smooth_image(3).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (H, W, 3) uint8
+    for model in (PostStandIn(scale=3, num_channels=1), PreStandIn(num_channels=1)):
+        images, kind = to_tensor(array)  # (1, 3, H, W) in [0, 1]
+        assert images.shape == (1, 3, *AWKWARD_SIZE) and kind.container == "numpy"
+        ycbcr = rgb_to_ycbcr(images)  # the model sees Y; Cb and Cr are enlarged by bicubic
+        enlarged = resize(ycbcr, scale=3)
+        with torch.no_grad():
+            if model.upsampling == "pre":
+                luma = run_model(model.eval(), enlarged[:, :1])  # the model sharpens the bicubic Y
+            else:
+                luma = run_model(model.eval(), ycbcr[:, :1], factor=3)  # the model enlarges Y itself
+            by_hand = ycbcr_to_rgb(torch.cat([luma.clamp(0, 1), enlarged[:, 1:]], dim=1)).clamp(0, 1)
+            assert torch.equal(super_resolve(model, images, 3), by_hand)
+        assert np.array_equal(to_image(by_hand, kind), upscale(model, array, scale=3))

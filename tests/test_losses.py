@@ -76,9 +76,9 @@ def test_charbonnier_is_smooth_where_l1_is_not() -> None:
 def test_mismatched_shapes_are_refused() -> None:
     # (B, 1, H, W) against (B, H, W) would otherwise broadcast to (B, B, H, W) without a word
     for loss in LOSSES.values():
-        with pytest.raises(AssertionError, match="same shape"):
+        with pytest.raises(ValueError, match="same shape"):
             loss(torch.rand(4, 1, 8, 8), torch.rand(4, 8, 8))
-        with pytest.raises(AssertionError, match=r"\(B, C, H, W\)"):
+        with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
             loss(torch.rand(1, 8, 8), torch.rand(1, 8, 8))
 
 

@@ -1,5 +1,7 @@
 """Tests for sr_teach.models: shapes, gradients, seeds, rebuilding, ICNR and published sizes."""
 
+from dataclasses import asdict
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -107,9 +109,9 @@ def test_same_seed_same_model(variant: str) -> None:
 def test_config_rebuilds_the_model(variant: str) -> None:
     model = MODEL_FACTORIES[variant](4, 3)
     name = next(name for name, model_class in MODELS.items() if isinstance(model, model_class))
-    rebuilt = build_model(name, **model.config())
+    rebuilt = build_model(name, **asdict(model.config))
     rebuilt.load_state_dict(model.state_dict())  # strict: same layers, same shapes
-    assert rebuilt.config() == model.config()
+    assert rebuilt.config == model.config
     image = model_input(model, 4, 3)
     with torch.no_grad():
         assert torch.equal(rebuilt(image), model(image))
@@ -118,18 +120,18 @@ def test_config_rebuilds_the_model(variant: str) -> None:
 def test_config_survives_a_weights_only_checkpoint(tmp_path) -> None:
     model = SRCNN(scale=3, kernel_sizes=(9, 1, 5))
     path = tmp_path / "srcnn.pt"
-    torch.save({"name": "srcnn", "config": model.config(), "state_dict": model.state_dict()}, path)
+    torch.save({"name": "srcnn", "config": asdict(model.config), "state_dict": model.state_dict()}, path)
     checkpoint = torch.load(path, weights_only=True)
     rebuilt = build_model(checkpoint["name"], **checkpoint["config"])
     rebuilt.load_state_dict(checkpoint["state_dict"])
-    assert rebuilt.config() == model.config()
+    assert rebuilt.config == model.config
 
 
 def test_build_model_every_name_with_the_same_arguments() -> None:
     for name in MODELS:
         model = build_model(name, scale=2, num_channels=3)
         assert isinstance(model, MODELS[name])
-        assert model.config()["scale"] == 2
+        assert model.config.scale == 2 and model.scales in (None, (2,))
 
 
 def test_build_model_unknown_name_lists_the_known_ones() -> None:
@@ -141,7 +143,7 @@ def test_build_model_unknown_name_lists_the_known_ones() -> None:
 
 def test_build_model_passes_keyword_arguments() -> None:
     model = build_model("fsrcnn", scale=4, num_features=32, num_shrunk_features=5, num_mapping_layers=1)
-    assert model.config() == {
+    assert asdict(model.config) == {
         "scale": 4, "num_channels": 1, "num_features": 32, "num_shrunk_features": 5, "num_mapping_layers": 1,
         "global_residual": False,
     }
@@ -152,19 +154,19 @@ def test_build_model_passes_keyword_arguments() -> None:
 @pytest.mark.parametrize("model_class", list(MODELS.values()))
 def test_forward_explains_a_missing_batch_dimension(model_class: type[nn.Module]) -> None:
     model = model_class()
-    with pytest.raises(AssertionError, match=r"\(B, C, H, W\).*unsqueeze\(0\)"):
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\).*unsqueeze\(0\)"):
         model(torch.rand(1, 12, 12))
 
 
 @pytest.mark.parametrize("model_class", list(MODELS.values()))
 def test_forward_explains_a_wrong_number_of_channels(model_class: type[nn.Module]) -> None:
     model = model_class(num_channels=1)
-    with pytest.raises(AssertionError, match="num_channels=1.*3 channels"):
+    with pytest.raises(ValueError, match="num_channels=1.*3 channels"):
         model(torch.rand(1, 3, 12, 12))
 
 
 def test_forward_explains_8bit_input() -> None:
-    with pytest.raises(AssertionError, match="255"):
+    with pytest.raises(ValueError, match="255"):
         ESPCN()(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
 
 
@@ -197,21 +199,36 @@ def test_vdsr_small_reconstruction_init_starts_at_the_input() -> None:
         small_change = (VDSR(depth=6, num_features=16, reconstruction_std=1e-3)(image) - image).abs().mean()
     assert small_change < 0.01 < he_change
     model = VDSR(depth=6, num_features=16, pixel_unshuffle=2, reconstruction_std=1e-3)
-    assert VDSR(**model.config()).config() == model.config()
+    assert VDSR(**asdict(model.config)).config == model.config
+    assert VDSR(model.config, depth=8).config.pixel_unshuffle == 2  # a config, with one change
 
 
 def test_srcnn_padding_keeps_the_size_and_replicates_by_default() -> None:
     assert SRCNN().patch_extraction.padding_mode == "replicate"
     assert SRCNN(padding_mode="zeros").patch_extraction.padding_mode == "zeros"
-    with pytest.raises(AssertionError, match="odd"):
+    with pytest.raises(ValueError, match="odd"):
         SRCNN(kernel_sizes=(9, 4, 5))
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("srcnn", {"num_features": (64,)}, "n1, n2"),
+    ("srcnn", {"init": "xavier"}, "init"),
+    ("vdsr", {"depth": 1}, "depth >= 2"),
+    ("espcn", {"activation": "gelu"}, "tanh"),
+    ("post", {"upsampler": "bilinear"}, "transposed_conv"),
+    ("espcn", {"num_channels": 4}, "num_channels"),
+    ("fsrcnn", {"scale": 0}, "scale"),
+])
+def test_bad_settings_raise_value_errors_that_say_what_is_allowed(name: str, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_model(name, **options)
 
 
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5, 8, 9, 12, 24])
 @pytest.mark.parametrize("scale", [1, 2, 3, 4, 8])
 def test_transposed_conv_padding_gives_exactly_scale_times(kernel_size: int, scale: int) -> None:
     if scale == 1 and kernel_size % 2 == 0:
-        with pytest.raises(AssertionError, match="odd kernel"):
+        with pytest.raises(ValueError, match="odd kernel"):
             transposed_conv_padding(kernel_size, scale)
         return
     padding, output_padding = transposed_conv_padding(kernel_size, scale)
@@ -266,7 +283,7 @@ def test_icnr_keeps_the_init_distribution() -> None:
     assert weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.05)  # He: sqrt(2 / fan_in)
     icnr_(weight, scale=2, init=nn.init.zeros_)
     assert weight.abs().sum() == 0
-    with pytest.raises(AssertionError, match="multiple of 9"):
+    with pytest.raises(ValueError, match="multiple of 9"):
         icnr_(torch.empty(8, 4, 3, 3), scale=3)
 
 
@@ -373,7 +390,7 @@ def test_espcn_global_residual_starts_from_matlab_bicubic_and_learns() -> None:
     assert torch.allclose(model(lr_image), resize(lr_image, scale=3, clamp=False), atol=1e-6)
     model(lr_image).sum().backward()
     assert model.sub_pixel_convolution.weight.grad.abs().sum() > 0
-    assert ESPCN(**model.config()).global_residual is True
+    assert ESPCN(**asdict(model.config)).config.global_residual is True
 
 
 @pytest.mark.parametrize("name, options", [("srcnn", {"residual": True}), ("fsrcnn", {"global_residual": True})])

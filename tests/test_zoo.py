@@ -11,7 +11,8 @@ import torch
 from sr_teach.tools import zoo
 from sr_teach.images import load_sample, save_image
 from sr_teach.models import build_model
-from sr_teach.training import TrainConfig, load_checkpoint
+from sr_teach.checkpoints import load_checkpoint
+from sr_teach.training import TrainConfig
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ from torch import nn
 
 from sr_teach.device import pick_device
 from sr_teach.losses import get_loss
-from sr_teach.models import ESPCN, FSRCNN, MODELS, SRCNN, VDSR, build_model, count_parameters
+from sr_teach.models import ESPCN, FSRCNN, MODELS, SRCNN, VDSR, build_model, count_parameters, model_name
 
 PROC_STATUS = Path("/proc/self/status")
 PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -179,7 +179,7 @@ def measure_training_step(
         the small one for a post-upsampling model. target_shape: (B, C, H, W), the output's shape.
     separate_process: on a Linux CPU, run the steps in a fresh Python process to measure their peak
         memory (see the module's docstring); the model must then be one of sr_teach.models.MODELS,
-        rebuilt there from `model.config()` (random weights cost the same as trained ones).
+        rebuilt there from `model.config` (random weights cost the same as trained ones).
         False, or any other model: run here, with peak_memory_bytes None on a CPU. On CUDA the
         steps always run here and the peak is the allocator's.
     """
@@ -190,7 +190,7 @@ def measure_training_step(
     options = dict(steps=steps, warmup=warmup, min_seconds=min_seconds, max_steps=max_steps, loss=loss,
                    learning_rate=learning_rate)
     used_threads = torch.get_num_threads() if threads is None or resolved.type != "cpu" else threads
-    if resolved.type == "cpu" and separate_process and PROC_STATUS.exists() and _model_name(model) is not None:
+    if resolved.type == "cpu" and separate_process and PROC_STATUS.exists() and type(model) in MODELS.values():
         measured = _run_in_fresh_process(model, input_shape, target_shape, options, used_threads)
     else:
         threads_before = torch.get_num_threads()
@@ -230,10 +230,11 @@ def _time_steps(
         optimizer.zero_grad(set_to_none=True)
         with counter if count_activations else contextlib.nullcontext():
             prediction = model(input_batch)  # (B, C, H, W)
-        assert prediction.shape == target_batch.shape, (
-            f"the model made {tuple(prediction.shape)} from input {input_shape}, but the target is {target_shape}: "
-            "give a pre-upsampling model the enlarged image and a post-upsampling one the small image"
-        )
+        if prediction.shape != target_batch.shape:
+            raise ValueError(
+                f"the model made {tuple(prediction.shape)} from input {input_shape}, but the target is "
+                f"{target_shape}: give a pre-upsampling model the enlarged image and a post-upsampling one the small image"
+            )
         loss_function(prediction, target_batch).backward()
         optimizer.step()
 
@@ -270,21 +271,13 @@ def _time_steps(
     }
 
 
-def _model_name(model: nn.Module) -> str | None:
-    """The model's name in MODELS, if it is exactly one of those classes (so it can be rebuilt)."""
-    for name, model_class in MODELS.items():
-        if type(model) is model_class and hasattr(model, "config"):
-            return name
-    return None
-
-
 def _run_in_fresh_process(
     model: nn.Module, input_shape: Sequence[int], target_shape: Sequence[int], options: dict[str, Any], threads: int
 ) -> dict[str, Any]:
     """Rebuild the model in a new Python process, run the steps there, and read back what it measured."""
     request = {
-        "model": _model_name(model),
-        "config": model.config(),
+        "model": model_name(model),
+        "config": asdict(model.config),
         "input_shape": list(input_shape),
         "target_shape": list(target_shape),
         "options": options,
