@@ -72,7 +72,7 @@ def set_up() -> None:
         return
     if not has_torch():
         install_torch()
-    pip("install", "-e", f"{ROOT}[test]")
+    pip("install", "-e", f"{ROOT}[lab,test]")
     stamp.write_text(fingerprint)
 
 

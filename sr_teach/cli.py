@@ -100,7 +100,7 @@ def command_upscale(arguments: argparse.Namespace) -> None:
 
 
 def command_train(arguments: argparse.Namespace) -> None:
-    from sr_teach.data import DegradationConfig
+    from sr_teach.degradations import DegradationConfig
     from sr_teach.experiment import Experiment, ExperimentConfig
     from sr_teach.training import TrainConfig
 

@@ -28,38 +28,10 @@ from sr_teach.augmentation import (
     draw_augmentation,
     rotate,
 )
-from sr_teach.degradations import (
-    DOWNSCALE_METHODS,
-    check_scale,
-    degrade,
-    downscale,
-    gaussian_blur,
-    gaussian_kernel,
-    gaussian_noise,
-    jpeg_compress,
-    mod_crop,
-)
+from sr_teach.degradations import DegradationConfig, check_scale, corrupt, degrade, gaussian_kernel, mod_crop, shrink
 from sr_teach.images import ImageError, load_image, rgb_to_luma
 from sr_teach.interpolation import resize
 
-
-
-@dataclass
-class DegradationConfig:
-    """How an HR patch becomes its LR input (the classical model: blur, shrink, noise, JPEG)."""
-
-    method: str = "bicubic"  # the shrinking kernel; "bicubic" = MATLAB imresize, the published protocol
-    blur_sigma: float = 0.0  # Gaussian blur of the HR before shrinking, in HR pixels; 0 = none
-    noise_sigma: float = 0.0  # Gaussian noise on the LR, on the 0..255 scale (as denoising papers); 0 = none
-    jpeg_quality: int | None = None  # JPEG-compress the LR at this quality (1-95); None = no compression
-
-    def __post_init__(self) -> None:
-        if self.method not in DOWNSCALE_METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(DOWNSCALE_METHODS)}")
-        if self.blur_sigma < 0 or self.noise_sigma < 0:
-            raise ValueError("blur_sigma and noise_sigma must be 0 (off) or positive")
-        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 95:
-            raise ValueError(f"jpeg_quality must be between 1 and 95 (or None), not {self.jpeg_quality}")
 
 
 def _standard_augmentation() -> AugmentConfig:
@@ -328,11 +300,7 @@ class PatchSampler:
             ]
         lr_patches = torch.stack([lr for lr, _ in pairs])  # (B, C, p, p)
         hr_patches = torch.stack([hr for _, hr in pairs])  # (B, C, p s, p s)
-        degradation = config.degradation
-        if degradation.noise_sigma > 0:
-            lr_patches = gaussian_noise(lr_patches, degradation.noise_sigma, generator)
-        if degradation.jpeg_quality is not None:
-            lr_patches = jpeg_compress(lr_patches, degradation.jpeg_quality)
+        lr_patches = corrupt(lr_patches, config.degradation, generator)  # noise, JPEG: as they come
         if config.pre_upsample:
             # (B, C, p, p) -> (B, C, p s, p s)
             lr_patches = resize(lr_patches, size=tuple(hr_patches.shape[-2:]), method="bicubic")
@@ -356,12 +324,6 @@ class PatchSampler:
             image_index, top_fraction, left_fraction, draw_augmentation(self.config.augment, generator)
         )
 
-    def _shrink(self, hr_batch: torch.Tensor, scale: int) -> torch.Tensor:
-        """Blur (if asked) and shrink (B, C, H, W) float HR images to (B, C, H / s, W / s)."""
-        blur_sigma = self.config.degradation.blur_sigma
-        blurred = gaussian_blur(hr_batch, blur_sigma) if blur_sigma > 0 else hr_batch
-        return downscale(blurred, scale, self.config.degradation.method)
-
     def _lr_position(self, draw: _PatchDraw, image: torch.Tensor, scale: int) -> tuple[int, int]:
         """Top-left of the LR patch in the shrunk (mod-cropped) photo."""
         patch = self.config.lr_patch_size(scale)
@@ -375,7 +337,7 @@ class PatchSampler:
         key = (draw.image_index, scale)
         if key not in self._shrunk_images:
             hr_image = mod_crop(image, scale).float() / 255
-            self._shrunk_images[key] = self._shrink(hr_image[None], scale)[0]  # (C, H / s, W / s) float32
+            self._shrunk_images[key] = shrink(hr_image[None], scale, self.config.degradation)[0]  # (C, H / s, W / s) float32
         top, left = self._lr_position(draw, image, scale)
         lr_patch, hr_patch = crop_pair(self._shrunk_images[key], image, top, left, self.config.lr_patch_size(scale), scale)
         return lr_patch, hr_patch.float() / 255
@@ -421,7 +383,7 @@ class PatchSampler:
                 hr_size = (patch + 2 * margin) * scale
                 hr_regions = center_crop(rotate(hr_regions, angles, crop=False), hr_size, hr_size)
             hr_regions = apply_photometric_batch(hr_regions, choices)
-            lr_regions = self._shrink(hr_regions, scale)  # (b, C, h / s, w / s)
+            lr_regions = shrink(hr_regions, scale, self.config.degradation)  # (b, C, h / s, w / s)
             for index, hr_region, lr_region in zip(indices, hr_regions, lr_regions):
                 pairs[index] = crop_pair(lr_region, hr_region, *offsets[index], patch, scale)
         return pairs
@@ -462,7 +424,6 @@ def load_validation_pairs(
     with a warning.
     """
     scale = check_scale(scale)
-    degradation = degradation or DegradationConfig()
     generator = torch.Generator().manual_seed(seed)
     _, images = _load_images([Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}")
     pairs = []
@@ -471,15 +432,7 @@ def load_validation_pairs(
         if max_size is not None:
             side = max(scale, max_size - max_size % scale)
             target = center_crop(target, min(side, target.shape[-2]), min(side, target.shape[-1]))
-        lr_image = degrade(
-            target,
-            scale,
-            degradation.method,
-            blur_sigma=degradation.blur_sigma,
-            noise_sigma=degradation.noise_sigma,
-            jpeg_quality=degradation.jpeg_quality,
-            generator=generator,
-        )  # (C, H / s, W / s)
+        lr_image = degrade(target, scale, degradation, generator)  # (C, H / s, W / s)
         if pre_upsample:
             lr_image = resize(lr_image, size=tuple(target.shape[-2:]), method="bicubic")  # (C, H, W)
         pairs.append((lr_image, target))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -102,21 +103,45 @@ def jpeg_compress(image: torch.Tensor, quality: int) -> torch.Tensor:
         return pil_to_tensor(decoded).to(image.device)
 
 
-def degrade(
-    hr_image: torch.Tensor,
-    scale: int,
-    method: str = "bicubic",
-    blur_sigma: float = 0.0,
-    noise_sigma: float = 0.0,
-    jpeg_quality: int | None = None,
-    generator: torch.Generator | None = None,
+@dataclass
+class DegradationConfig:
+    """How an HR image becomes its LR input: the classical model, blur, shrink, noise, JPEG."""
+
+    method: str = "bicubic"  # the shrinking kernel; "bicubic" = MATLAB imresize, the published protocol
+    blur_sigma: float = 0.0  # Gaussian blur of the HR before shrinking, in HR pixels; 0 = none
+    noise_sigma: float = 0.0  # Gaussian noise on the LR, on the 0..255 scale (as denoising papers); 0 = none
+    jpeg_quality: int | None = None  # JPEG-compress the LR at this quality (1-95); None = no compression
+
+    def __post_init__(self) -> None:
+        if self.method not in DOWNSCALE_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(DOWNSCALE_METHODS)}")
+        if self.blur_sigma < 0 or self.noise_sigma < 0:
+            raise ValueError("blur_sigma and noise_sigma must be 0 (off) or positive")
+        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 95:
+            raise ValueError(f"jpeg_quality must be between 1 and 95 (or None), not {self.jpeg_quality}")
+
+
+def shrink(hr_image: torch.Tensor, scale: int, config: DegradationConfig | None = None) -> torch.Tensor:
+    """The part of a degradation that changes the size: blur (if asked), then `downscale`."""
+    config = config or DegradationConfig()
+    blurred = gaussian_blur(hr_image, config.blur_sigma) if config.blur_sigma > 0 else hr_image
+    return downscale(blurred, scale, config.method)
+
+
+def corrupt(
+    lr_image: torch.Tensor, config: DegradationConfig | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The classical degradation model: blur, shrink, add noise, compress (in that order)."""
-    image = gaussian_blur(hr_image, blur_sigma) if blur_sigma > 0 else hr_image
-    lr_image = downscale(image, scale, method)
-    if noise_sigma > 0:
-        lr_image = gaussian_noise(lr_image, noise_sigma, generator)
-    if jpeg_quality is not None:
-        lr_image = jpeg_compress(lr_image, jpeg_quality)
+    """The part that spoils pixels without changing the size: noise, then JPEG (if asked)."""
+    config = config or DegradationConfig()
+    if config.noise_sigma > 0:
+        lr_image = gaussian_noise(lr_image, config.noise_sigma, generator)
+    if config.jpeg_quality is not None:
+        lr_image = jpeg_compress(lr_image, config.jpeg_quality)
     return lr_image
 
+
+def degrade(
+    hr_image: torch.Tensor, scale: int, config: DegradationConfig | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The classical degradation model: blur, shrink, add noise, compress (in that order)."""
+    return corrupt(shrink(hr_image, scale, config), config, generator)

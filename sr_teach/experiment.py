@@ -22,7 +22,8 @@ import torch
 
 from sr_teach.augmentation import AugmentConfig
 from sr_teach.checkpoints import load_checkpoint, save_checkpoint
-from sr_teach.data import DataConfig, DegradationConfig, PatchSampler, load_validation_pairs, split_train_validation
+from sr_teach.data import DataConfig, PatchSampler, load_validation_pairs, split_train_validation
+from sr_teach.degradations import DegradationConfig
 from sr_teach.datasets import find_images
 from sr_teach.images import data_folder
 from sr_teach.interpolation import resize

@@ -1,16 +1,12 @@
 """Interpolation: the classical way to resize an image, and the baseline every SR network must beat.
 
-`resize` changes the size of an image by any factor with one of several methods. The default,
-"bicubic", is a port of MATLAB's `imresize`: a cubic kernel (a = -0.5, Keys 1981), and when
-shrinking, the kernel is stretched by 1/scale so it also low-pass filters (antialiasing). The SR
-literature makes its low-resolution test images and its bicubic baselines with exactly this function,
-so matching it is what makes our PSNR comparable with the published tables.
-
-The other methods exist to show what difference the choice makes:
-- "nearest", "bilinear", "lanczos": the same MATLAB machinery with another kernel;
-- "torch_bicubic", "torch_bilinear", "torch_area": PyTorch's `F.interpolate` (no antialiasing
-  unless asked, a = -0.75 for bicubic);
-- "pil_bicubic": Pillow's `Image.resize` (antialiased, a = -0.5, but 8-bit in and out).
+`resize` changes the size of an image by any factor. Its default, "bicubic", is a port of MATLAB's
+`imresize`: Keys' cubic kernel (a = -0.5), widened by 1/scale when shrinking so that it also
+low-pass filters (antialiasing). The SR literature makes its low-resolution test images and its
+bicubic baselines with exactly this function, so matching it makes our PSNR comparable with the
+published tables. The other methods show what the choice changes: "nearest", "bilinear" and
+"lanczos" on the same machinery; "torch_bicubic", "torch_bilinear", "torch_area" (PyTorch's
+`F.interpolate`: no antialiasing, a = -0.75); "pil_bicubic" (Pillow: antialiased, but 8-bit).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ are the same. An instructor can also set it before class for snappier demos.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 
@@ -39,13 +40,9 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 
 def widgets_available() -> bool:
-    """True when ipywidgets can be imported; lessons then add interactive controls.
+    """True when ipywidgets is installed; lessons then add interactive controls.
 
     Where widgets cannot render (a static viewer such as GitHub), each lesson also draws a plain
     matplotlib figure of the same result, so nothing is lost.
     """
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("ipywidgets") is not None

@@ -1,16 +1,11 @@
 """Training losses: how far a super-resolved batch is from the ground truth, as one number to minimise.
 
-PSNR is what SR papers report, but it is not what we optimise. For images in [0, 1],
-PSNR = 10 log10(1 / MSE), so minimising MSE is the same as maximising the PSNR of the batch as a
-whole; the reported number, though, is an average of per-image PSNRs under a protocol (rounding,
-Y channel, border crop: see `sr_teach.metrics`) that is not differentiable and not what the batch
-sees. MSE is what SRCNN, VDSR, FSRCNN and ESPCN trained with. L1 and Charbonnier punish large
-errors less and are often found to reach a *higher* PSNR in practice (Zhao et al. 2017, "Loss
-Functions for Image Restoration with Neural Networks", arXiv:1511.08861; EDSR, LapSRN).
-
-Every loss takes a prediction and a target of the same shape (B, C, H, W) and returns a scalar:
-the mean over all B * C * H * W values, which equals the mean of the per-image losses because
-all images in a batch have the same size.
+For images in [0, 1], PSNR = 10 log10(1 / MSE): minimising MSE maximises the PSNR of the batch as
+a whole, though the reported PSNR is a per-image average under a protocol (`sr_teach.metrics`)
+that is not differentiable. MSE is what SRCNN, VDSR, FSRCNN and ESPCN trained with; L1 and
+Charbonnier punish large errors less and often reach a *higher* PSNR (Zhao et al. 2017,
+arXiv:1511.08861; EDSR, LapSRN). Every loss takes a prediction and a target (B, C, H, W) and
+returns the mean over all values, which is the mean of the per-image losses.
 """
 
 from collections.abc import Callable

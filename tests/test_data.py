@@ -10,7 +10,6 @@ import torch
 from sr_teach.augmentation import AugmentChoice, AugmentConfig, apply_geometric
 from sr_teach.data import (
     DataConfig,
-    DegradationConfig,
     PatchSampler,
     _moved_square,  # private, but the flip bookkeeping deserves its own test
     crop_pair,
@@ -21,7 +20,7 @@ from sr_teach.data import (
     split_train_validation,
 )
 from sr_teach.datasets import find_images
-from sr_teach.degradations import degrade, downscale, mod_crop
+from sr_teach.degradations import DegradationConfig, degrade, downscale, mod_crop
 from sr_teach.images import load_image, load_sample, rgb_to_luma, save_image
 from sr_teach.interpolation import resize
 
@@ -129,13 +128,13 @@ def test_pre_upsampled_input_is_the_bicubic_upscale_of_the_lr(photo_folder):
 @pytest.mark.parametrize("blur_sigma", [0.0, 1.2])
 def test_shrinking_a_margin_region_equals_shrinking_the_whole_photo(scale, blur_sigma):
     hr_image = load_sample("astronaut")[:, 150:253, 220:330]  # 103 x 110: not multiples of the scale
-    whole = degrade(mod_crop(hr_image, scale), scale, blur_sigma=blur_sigma)
+    whole = degrade(mod_crop(hr_image, scale), scale, DegradationConfig(blur_sigma=blur_sigma))
     patch, margin = 7, margin_for(scale, blur_sigma)
     lr_height, lr_width = whole.shape[-2:]
     positions = [(0, 0), (lr_height - patch, lr_width - patch), (1, lr_width - patch - 1), (5, 3), (9, 13)]
     for top, left in positions:
         region, (region_top, region_left) = crop_with_margin(hr_image, top, left, patch, scale, margin)
-        lr_region = degrade(region, scale, blur_sigma=blur_sigma)
+        lr_region = degrade(region, scale, DegradationConfig(blur_sigma=blur_sigma))
         lr_patch = lr_region[:, region_top : region_top + patch, region_left : region_left + patch]
         torch.testing.assert_close(
             lr_patch, whole[:, top : top + patch, left : left + patch], atol=1e-6, rtol=0
@@ -148,7 +147,7 @@ def test_shrinking_a_margin_region_equals_shrinking_the_whole_photo(scale, blur_
         )
     # Without the margin the patch's border is wrong: that is why the margin is there.
     region, _ = crop_with_margin(hr_image, 5, 3, patch, scale, margin=0)
-    assert not torch.allclose(degrade(region, scale, blur_sigma=blur_sigma), whole[:, 5:12, 3:10], atol=1e-3)
+    assert not torch.allclose(degrade(region, scale, DegradationConfig(blur_sigma=blur_sigma)), whole[:, 5:12, 3:10], atol=1e-3)
 
 
 @pytest.mark.parametrize("num_channels", [1, 3])

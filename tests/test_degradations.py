@@ -12,7 +12,9 @@ from scipy.ndimage import gaussian_filter
 
 from sr_teach.degradations import (
     DOWNSCALE_METHODS,
+    DegradationConfig,
     check_scale,
+    corrupt,
     degrade,
     downscale,
     gaussian_blur,
@@ -20,6 +22,7 @@ from sr_teach.degradations import (
     gaussian_noise,
     jpeg_compress,
     mod_crop,
+    shrink,
 )
 from sr_teach.images import ImageError, load_image, load_sample, to_uint8
 from sr_teach.metrics import psnr
@@ -161,13 +164,14 @@ def test_jpeg_quality() -> None:
 def test_degrade_pipeline() -> None:
     hr_image = load_sample("astronaut")[:, :50, :50]
     assert torch.equal(degrade(hr_image, 4), downscale(hr_image, 4))  # no extras: just the bicubic shrink
-    lr_image = degrade(hr_image, 4, blur_sigma=1.0, noise_sigma=5, jpeg_quality=70,
-                       generator=torch.Generator().manual_seed(0))
+    config = DegradationConfig(blur_sigma=1.0, noise_sigma=5, jpeg_quality=70)
+    lr_image = degrade(hr_image, 4, config, generator=torch.Generator().manual_seed(0))
     assert lr_image.shape == (3, 12, 12)
     assert 0 <= float(lr_image.min()) and float(lr_image.max()) <= 1
     assert not torch.equal(lr_image, downscale(hr_image, 4))
-    batch = degrade(hr_image[None].expand(2, -1, -1, -1).contiguous(), 2, method="torch_area", noise_sigma=3)
+    batch = degrade(hr_image[None].expand(2, -1, -1, -1).contiguous(), 2, DegradationConfig("torch_area", noise_sigma=3))
     assert batch.shape == (2, 3, 25, 25)
-    again = degrade(hr_image, 4, blur_sigma=1.0, noise_sigma=5, jpeg_quality=70,
-                    generator=torch.Generator().manual_seed(0))
+    again = degrade(hr_image, 4, config, generator=torch.Generator().manual_seed(0))
     assert torch.equal(lr_image, again)
+    # shrink changes the size, corrupt spoils the pixels: degrade is the one after the other
+    assert torch.equal(again, corrupt(shrink(hr_image, 4, config), config, torch.Generator().manual_seed(0)))
