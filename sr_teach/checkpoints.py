@@ -17,12 +17,15 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from sr_teach.device import pick_device
+
+if TYPE_CHECKING:
+    from sr_teach.training import History, TrainConfig
 
 FORMAT = "sr_teach-checkpoint"
 VERSION = 1
@@ -36,8 +39,8 @@ class CheckpointError(ValueError):
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
-    history: Any = None,
-    train_config: Any = None,
+    history: History | None = None,
+    train_config: TrainConfig | None = None,
     extra: Mapping[str, Any] | None = None,
     *,
     scale: int | None = None,
@@ -48,10 +51,9 @@ def save_checkpoint(
 ) -> Path:
     """Write the model's weights and how to rebuild it, loadable with weights_only=True.
 
-    history and train_config: a History / TrainConfig (or their to_dict()), for the record.
-    model_name: defaults to the model's name in sr_teach.models.MODELS. state_dict: defaults to the
-    model's current weights (pass trainer.best_state to save the best). trainer_state:
-    trainer.state_dict(), to resume the run exactly.
+    model_name defaults to the model's name in sr_teach.models.MODELS; state_dict to the model's
+    current weights (pass trainer.best_state to save the best); trainer_state, trainer.state_dict(),
+    lets the run resume exactly. (Tensors of another device load onto the CPU.)
     """
     from sr_teach.models import model_name as name_of
 
@@ -70,10 +72,10 @@ def save_checkpoint(
         "model_config": model_config,
         "scale": scale,
         "state_dict": {name: value.detach().cpu() for name, value in weights.items()},
-        "history": _plain(history),
-        "train_config": _plain(train_config),
+        "history": history.to_dict() if history is not None else None,
+        "train_config": train_config.to_dict() if train_config is not None else None,
         "extra": dict(extra) if extra is not None else {},
-        "trainer_state": _to_cpu(trainer_state),
+        "trainer_state": trainer_state,
     }
     _check_plain(checkpoint, "checkpoint")
 
@@ -159,23 +161,6 @@ def model_from_checkpoint(
     except RuntimeError as error:
         raise CheckpointError(f"the weights do not fit the rebuilt {checkpoint['model_name']!r} model: {error}") from error
     return model.to(pick_device(device)).eval()
-
-
-def _plain(record: Any) -> dict[str, Any] | None:
-    """A History or TrainConfig as a dict (they have to_dict), a mapping as a dict, None as None."""
-    if record is None:
-        return None
-    return record.to_dict() if hasattr(record, "to_dict") else dict(record)
-
-
-def _to_cpu(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, Mapping):
-        return {key: _to_cpu(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(item) for item in value)
-    return value
 
 
 def _check_plain(value: Any, where: str) -> None:

@@ -1,7 +1,7 @@
 """Where tensors live: the one place in sr_teach that decides between CUDA, Apple MPS and the CPU.
 
-Everything else takes a `device` argument (a `torch.device`) and never calls `.cuda()`, so the same
-notebook runs on a laptop, on a Mac and on a GPU server. "auto" picks the fastest available:
+Everything else takes a `device` argument and never calls `.cuda()`, so the same notebook runs on
+a laptop, on a Mac and on a GPU server. "auto" picks the fastest available:
 
     >>> pick_device("cpu")
     device(type='cpu')
@@ -29,45 +29,34 @@ def pick_device(preference: str | torch.device = "auto") -> torch.device:
     """Turn "auto", "cpu", "cuda", "cuda:1" or "mps" into a `torch.device` that exists on this machine.
 
     "auto" picks CUDA, then Apple MPS, then the CPU. An explicit name is honoured or refused with an
-    explanation (DeviceNotAvailableError); it is never silently replaced by another device, since a
-    run you believe is on the GPU but is on the CPU is 50 times slower and hard to notice.
+    explanation (DeviceNotAvailableError), never silently replaced: a run you believe is on the GPU
+    but is on the CPU is 50 times slower and hard to notice.
     """
     text = str(preference).strip().lower()
     if text == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu")
     try:
         device = torch.device(text)
     except RuntimeError as error:
         raise ValueError(f"unknown device {preference!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from error
-
-    if device.type == "cpu":
-        return device
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            build = "a CPU-only build" if "+cpu" in torch.__version__ else "a build that sees no CUDA GPU or driver"
-            raise DeviceNotAvailableError(
-                f"device {preference!r} was asked for, but CUDA is not available: this PyTorch "
-                f"({torch.__version__}) is {build}. Use device='auto' to take the best device present, or 'cpu'."
-            )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build" if "+cpu" in torch.__version__ else "a build that sees no CUDA GPU or driver"
+        raise DeviceNotAvailableError(
+            f"device {preference!r} was asked for, but CUDA is not available: this PyTorch ({torch.__version__}) "
+            f"is {build}. Use device='auto' to take the best device present, or 'cpu'."
+        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise DeviceNotAvailableError(
-                f"device {preference!r} was asked for, but this machine has {count} CUDA GPU(s), "
-                f"numbered cuda:0 to cuda:{count - 1}"
-            )
-        return device
-    if device.type == "mps":
-        if not mps_available():
-            raise DeviceNotAvailableError(
-                f"device {preference!r} was asked for, but Apple's MPS backend is not available: it needs a Mac "
-                "with Apple silicon, macOS 12.3 or later and a PyTorch built with MPS. Use device='auto' or 'cpu'."
-            )
-        return device
-    raise ValueError(f"sr_teach runs on 'cpu', 'cuda' or 'mps' devices, not {device.type!r}")
+        raise DeviceNotAvailableError(f"device {preference!r} was asked for, but this machine has {count} CUDA "
+                                      f"GPU(s), numbered cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not mps_available():
+        raise DeviceNotAvailableError(
+            f"device {preference!r} was asked for, but Apple's MPS backend is not available: it needs a Mac with "
+            "Apple silicon, macOS 12.3 or later and a PyTorch built with MPS. Use device='auto' or 'cpu'."
+        )
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"sr_teach runs on 'cpu', 'cuda' or 'mps' devices, not {device.type!r}")
+    return device
 
 
 def describe_device(device: str | torch.device) -> str:
@@ -76,19 +65,9 @@ def describe_device(device: str | torch.device) -> str:
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         properties = torch.cuda.get_device_properties(index)
-        memory_gib = properties.total_memory / 2**30
-        return (
-            f"cuda:{index}: {properties.name}, {memory_gib:.1f} GiB memory, "
-            f"compute capability {properties.major}.{properties.minor}"
-        )
+        return (f"cuda:{index}: {properties.name}, {properties.total_memory / 2**30:.1f} GiB memory, "
+                f"compute capability {properties.major}.{properties.minor}")
     if device.type == "mps":
-        description = f"mps: Apple GPU ({platform.machine()})"
-        recommended = getattr(getattr(torch, "mps", None), "recommended_max_memory", None)
-        if recommended is not None:
-            try:
-                description += f", about {recommended() / 2**30:.1f} GiB usable memory"
-            except RuntimeError:  # older macOS: the figure is not reported
-                pass
-        return description
+        return f"mps: Apple GPU ({platform.machine()})"
     processor = platform.processor() or platform.machine() or "unknown processor"
     return f"cpu: {processor}, {torch.get_num_threads()} threads used by PyTorch ({os.cpu_count()} logical cores)"

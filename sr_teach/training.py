@@ -146,8 +146,6 @@ class History:
     loss: list[float] = field(default_factory=list)  # training loss of that step's batch
     learning_rate: list[float] = field(default_factory=list)  # learning rate of that step
     wall_time: list[float] = field(default_factory=list)  # seconds spent in train() so far
-    throughput_step: list[int] = field(default_factory=list)  # steps where speed was measured
-    samples_per_second: list[float] = field(default_factory=list)  # training patches per second
     validation_step: list[int] = field(default_factory=list)  # steps after which validation ran
     validation_psnr: list[float] = field(default_factory=list)  # mean PSNR (dB) over validation pairs
     stop_reason: str | None = None  # why the last train() call ended: one of STOP_REASONS
@@ -165,12 +163,11 @@ class History:
 
 @dataclass
 class LogRecord:
-    """Passed to on_log every log_every steps: the window's mean loss and the training speed."""
+    """Passed to on_log every log_every steps: the mean loss since the last log."""
 
     step: int
     loss: float  # mean training loss over the steps since the last log
     learning_rate: float
-    samples_per_second: float
     wall_time: float
 
 
@@ -254,7 +251,7 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None  # weights with the best validation PSNR
         self.best_validation_psnr, self.best_validation_step = -math.inf, None
         self.stop_requested, self._stop_reason, self.stop_message = False, "stopped", ""
-        self._losses: list[tuple] = []  # (step, loss, lr, time, batch size) since the last log
+        self._losses: list[tuple] = []  # (step, loss, learning rate, time) since the last log
 
     def stop(self, reason: str = "stopped", message: str = "") -> None:
         """End training after the current step (a Stop button, a callback, a signal)."""
@@ -276,7 +273,7 @@ class Trainer:
                     prediction = self.model(input_batch)  # (B, C, H, W)
                 loss = self.loss_function(prediction.float(), target_batch)
                 learning_rate = learning_rate_at(self.step, config)
-                self._losses.append((self.step + 1, loss.detach(), learning_rate, self._elapsed(), len(input_batch)))
+                self._losses.append((self.step + 1, loss.detach(), learning_rate, self._elapsed()))
                 if (self.step + 1) % config.log_every == 0:  # read the losses back (one device sync)
                     if not self._log_and_check():
                         break  # the loss diverged: good weights are back, the message says what to do
@@ -321,8 +318,8 @@ class Trainer:
         return input_batch, target_batch
 
     def _start_timing(self, seconds: float | None, progress: bool, last_step: int) -> None:
-        """The time budget of this call, the throughput window and the optional progress bar."""
-        self._started = self._window_start = time.perf_counter()
+        """The time budget of this call, and the optional progress bar."""
+        self._started = time.perf_counter()
         self._deadline = self._started + seconds if seconds is not None else math.inf
         self._seconds_before = self.training_seconds
         self._bar = None
@@ -344,22 +341,18 @@ class Trainer:
         """Move the losses since the last log into the history, report them and check them.
 
         True if all is well; False after a divergence (the guard has put good weights back)."""
-        steps, loss_tensors, learning_rates, wall_times, batch_sizes = zip(*self._losses)
+        steps, loss_tensors, learning_rates, wall_times = zip(*self._losses)
         self._losses = []
         losses = torch.stack(loss_tensors).tolist()  # the one wait for the device per log_every steps
-        speed = sum(batch_sizes) / max(time.perf_counter() - self._window_start, 1e-9)
-        self._window_start = time.perf_counter()
         history = self.history
         history.step.extend(steps)
         history.loss.extend(losses)
         history.learning_rate.extend(learning_rates)
         history.wall_time.extend(wall_times)
-        history.throughput_step.append(steps[-1])
-        history.samples_per_second.append(speed)
         if self._bar is not None:
             self._bar.update(len(steps))
             self._bar.set_postfix(loss=f"{losses[-1]:.4g}", lr=f"{learning_rates[-1]:.2g}")
-        self._emit("log", LogRecord(steps[-1], sum(losses) / len(losses), learning_rates[-1], speed, wall_times[-1]))
+        self._emit("log", LogRecord(steps[-1], sum(losses) / len(losses), learning_rates[-1], wall_times[-1]))
         problem = self.guard.check(losses, steps, learning_rates)
         if problem is None:
             return True
@@ -417,7 +410,6 @@ class Trainer:
             self.best_validation_psnr, self.best_validation_step = mean_psnr, self.step
             self.best_state = copy_weights(self.model, into=self.best_state)
         self._emit("validation", ValidationRecord(self.step, mean_psnr, is_best))
-        self._window_start = time.perf_counter()  # validation time is not training speed
         return mean_psnr
 
     def restore_best_state(self) -> None:
