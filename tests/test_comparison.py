@@ -1,39 +1,28 @@
-"""Comparison state classes and their widget views, driven like a learner would (no browser, CPU)."""
+"""The comparison widgets (regions, zoom, swipe, lesson 07's before-and-after), driven like a learner
+would: state classes and their views, without a browser, on the CPU."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import io
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from sr_teach.widgets.comparison import (
-    MARK_COLOUR,
-    BeforeAfter,
-    BeforeAfterView,
-    Region,
-    SwipeComparison,
-    SwipeView,
-    TrainingRun,
-    ZoomComparison,
-    ZoomView,
-    busiest_regions,
-    mark_region,
-    plot_swipe,
-    plot_zoom,
-    to_png,
-)
 from sr_teach.degradations import downscale, mod_crop
 from sr_teach.evaluation import model_upscaler
-from sr_teach.experiment import Experiment, ExperimentConfig
 from sr_teach.interpolation import resize
 from sr_teach.metrics import psnr
 from sr_teach.models import ESPCN
-from sr_teach.training import TrainConfig
+from sr_teach.widgets.before_after import BeforeAfter, BeforeAfterView
+from sr_teach.widgets.pictures import MARK_COLOUR, encode_image, mark_region
+from sr_teach.widgets.regions import Region, busiest_regions
+from sr_teach.widgets.swipe import SwipeComparison, SwipeView, plot_swipe
+from sr_teach.widgets.zoom import ZoomComparison, ZoomView, plot_zoom
 
 pytest.importorskip("ipywidgets")  # the views need it; the state classes do not
 
@@ -91,6 +80,18 @@ def test_mark_region_draws_a_yellow_box_on_a_thumbnail():
     assert marked[:, 70, 45].abs().sum() == 0  # inside stays black
 
 
+def test_encode_image_writes_png_or_jpeg_blown_up_to_a_size():
+    image = textured_image(8, 8)
+    png = encode_image(image)
+    assert png.startswith(b"\x89PNG") and encode_image(image, "jpeg").startswith(b"\xff\xd8")
+    enlarged = Image.open(io.BytesIO(encode_image(image, size=32)))
+    assert enlarged.size == (32, 32)
+    blocks = torch.from_numpy(np.array(enlarged))  # (32, 32, 3)
+    assert torch.equal(blocks[:4, :4], blocks[:1, :1].expand(4, 4, 3))  # each pixel a 4 x 4 block
+    with pytest.raises(ValueError, match="image_format"):
+        encode_image(image, "gif")
+
+
 # ------------------------------------------------------------------------------ zoom comparison
 
 
@@ -108,6 +109,11 @@ def test_zoom_comparison_matches_the_library_pieces():
         assert comparison.psnr(scale)["bicubic"] == pytest.approx(expected)
     scores = comparison.psnr(4)
     assert scores["nearest"] < scores["bilinear"] < scores["bicubic"]
+
+
+def test_a_zoom_comparison_needs_one_image():
+    with pytest.raises(ValueError, match="one \\(C, H, W\\) image"):
+        ZoomComparison(torch.zeros(2, 3, 16, 16))
 
 
 def test_nearest_enlargement_is_blocks_of_the_input_pixels():
@@ -224,8 +230,10 @@ def test_swipe_of_gray_images_is_drawn_in_colour_and_crops_include_the_reference
     crops = swipe.crops()
     assert list(crops) == ["a", "b", "original"]
     assert torch.equal(crops["original"], gray[:, 5:15, 6:16])
-    with pytest.raises(AssertionError, match="same shape"):
+    with pytest.raises(ValueError, match="same shape"):
         SwipeComparison(gray, torch.zeros(1, 40, 41))
+    with pytest.raises(ValueError, match="reference"):
+        SwipeComparison(gray, gray, reference=torch.zeros(3, 40, 40))
 
 
 def test_swipe_view_is_findable_and_redraws_on_the_slider():
@@ -235,13 +243,13 @@ def test_swipe_view_is_findable_and_redraws_on_the_slider():
     assert view.swipe.description == "Swipe"
     assert "sr-swipe-slider" in view.swipe._dom_classes
     assert "sr-swipe-image" in view.image._dom_classes
-    assert view.image.value == to_png(swipe.composite())
+    assert view.image.value == encode_image(swipe.composite())
 
     before = view.image.value
     view.swipe.value = 0.1
     assert swipe.split == pytest.approx(0.1)
     assert view.image.value != before
-    assert view.image.value == to_png(swipe.composite())
+    assert view.image.value == encode_image(swipe.composite())
     assert view.preset.value == "largest gain of model"
 
     crops_before = [tile.children[1].value for tile in view.crops.children]
@@ -333,41 +341,38 @@ def test_uploads_good_bad_and_too_small():
         state.set_scale(5)
 
 
-def test_training_run_trains_in_chunks_and_keeps_the_best_weights(photo_folder: Path):
-    config = ExperimentConfig(model="espcn", scale=2, data=(str(photo_folder),), batch_size=4,
-                              model_options={"global_residual": True})
-    run = TrainingRun(Experiment(config), seconds=30, steps=6)
-    chunks = 0
-    while run.run_chunk(chunk_seconds=0.2):
-        chunks += 1
-        assert not run.done
-    assert run.done and run.experiment.trainer.step == 6
-    assert run.message.startswith("finished") and "validation PSNR" in run.message
-    assert not run.run_chunk()  # a finished run stays finished
+def test_training_here_adds_the_best_weights_to_the_comparison(photo_folder: Path):
+    state = BeforeAfter(sample="coins", scale=2, max_output_side=64, training_data=(str(photo_folder),),
+                        training_chunks=3)
+    with pytest.raises(RuntimeError, match="no training run has ended"):
+        state.finish_training()
+    run = state.start_training(steps=6)
+    run.run_blocking()
+    trainer = run.experiment.trainer
+    assert run.outcome == "finished" and trainer.step == 6
+    assert trainer.history.validation_step == [0, 2, 4, 6]
+    assert "step 6" in state.training_progress() and "validation PSNR" in state.training_progress()
+    label = state.finish_training()
+    assert label == "ESPCN x2 (trained here)" and state.models_for(2) == [label]
+    best = trainer.best_state
+    assert all(torch.equal(value, best[name]) for name, value in run.experiment.model.state_dict().items())
+    assert state.held_out == {path.stem for path in run.experiment.validation_paths}
+    assert label in state.run().outputs
 
 
-def test_a_diverging_learning_rate_is_a_message_not_a_crash(photo_folder: Path):
-    config = ExperimentConfig(model="espcn", scale=2, data=(str(photo_folder),), batch_size=4,
-                              train=TrainConfig(loss="mse", learning_rate=50.0, log_every=1))
-    run = TrainingRun(Experiment(config), seconds=30, steps=60)
-    while run.run_chunk(chunk_seconds=0.5):
-        pass
-    assert run.message.startswith("training diverged")
-    assert "smaller learning rate" in run.message
-    assert all(torch.isfinite(p).all() for p in run.experiment.model.parameters())
-
-
-def test_before_after_view_train_stop_upload_and_scale(photo_folder: Path):
+def test_before_after_view_train_upload_and_scale(photo_folder: Path):
     state = BeforeAfter(sample="coins", scale=2, max_output_side=96, training_seconds=0.6,
-                        training_data=(str(photo_folder),))
-    view = BeforeAfterView(state, chunk_seconds=0.2)
+                        training_data=(str(photo_folder),), training_chunks=3)
+    view = BeforeAfterView(state)
     assert view.model.options == () and "no model for x2" in view.status.value
     assert "bicubic" in view.table.value and view.swipe_view is not None
 
-    view.train_button.click()  # no event loop in a test: trains right here, chunk by chunk
+    view.train_button.click()  # trains in a background thread
+    assert state.training.wait(timeout=120)
+    assert state.training.outcome == "finished"
     assert view.model.options == ("ESPCN x2 (trained here)",)
     assert view.model.value == "ESPCN x2 (trained here)"
-    assert "finished" in view.status.value
+    assert "finished at step" in view.status.value
     assert view.swipe_view.comparison.right_label == "ESPCN x2 (trained here)"
     assert "ESPCN x2 (trained here)" in view.table.value
     assert not view.train_button.disabled and view.stop_button.disabled
@@ -388,30 +393,22 @@ def test_before_after_view_train_stop_upload_and_scale(photo_folder: Path):
     assert view.use_as.value is True and state.result.hr_image is not None
 
 
-def test_in_a_notebook_training_runs_in_the_background(photo_folder: Path):
-    state = BeforeAfter(sample="coins", scale=2, max_output_side=64, training_seconds=0.6,
-                        training_data=(str(photo_folder),))
-    view = BeforeAfterView(state, chunk_seconds=0.2)
-    between_chunks = []
-
-    async def click_and_wait() -> None:  # what the kernel's event loop does around a button click
-        view.train_button.click()
-        assert view._task is not None and view.train_button.disabled
-        while not view._task.done():
-            between_chunks.append(state.training.experiment.trainer.step)
-            await asyncio.sleep(0.05)
-        await view._task
-
-    asyncio.run(click_and_wait())
-    assert len(between_chunks) >= 2, "the event loop should run between training chunks"
-    assert view.model.options == ("ESPCN x2 (trained here)",) and not view.train_button.disabled
-
-
-def test_the_stop_button_ends_a_run_early(photo_folder: Path):
-    state = BeforeAfter(sample="coins", scale=2, max_output_side=64, training_data=(str(photo_folder),))
+def test_the_stop_button_ends_a_background_run_and_keeps_its_model(photo_folder: Path):
+    state = BeforeAfter(sample="coins", scale=2, max_output_side=64, training_seconds=600,
+                        training_data=(str(photo_folder),), training_chunks=600)
     view = BeforeAfterView(state)
-    run = state.start_training(seconds=60)
-    assert run.run_chunk(chunk_seconds=0.1)
+    view.train_button.click()
+    run = state.training
+    assert run.running and view.train_button.disabled and not view.stop_button.disabled  # the click returned
+    view.train_button.click()  # a second click while training does nothing
+    assert state.training is run
+    deadline = time.monotonic() + 60
+    while run.experiment.trainer.step < 2:
+        assert time.monotonic() < deadline, "the background run did not train"
+        time.sleep(0.01)
+    assert "training ESPCN x2: step" in view.status.value
     view.stop_button.click()
-    assert not run.run_chunk()
-    assert run.message.startswith("stopped") and run.trained_seconds < 5
+    assert run.wait(timeout=120)
+    assert run.outcome == "stopped" and "stopped at step" in view.status.value
+    assert view.model.options == ("ESPCN x2 (trained here)",)
+    assert not view.train_button.disabled and view.stop_button.disabled
