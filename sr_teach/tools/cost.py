@@ -1,38 +1,15 @@
 """What training a network costs: time per step, memory, and multiply-adds per output pixel.
 
 Pre-upsampling networks (SRCNN, VDSR) run every convolution on the enlarged image; post-upsampling
-ones (FSRCNN, ESPCN) run all but the last on the small image, scale^2 times fewer pixels. This
-module measures what that means for one training step on this machine, with every model producing
-the same OUTPUT size at the same scale, so the comparison is fair:
+ones (FSRCNN, ESPCN) all but the last on the small one, scale^2 fewer pixels. `compare_costs`
+measures one training step of each with the same output size, so the comparison is fair:
 
-    table = compare_costs(scale=3, output_size=96, batch_size=16)
-    print(table)
+    print(compare_costs(scale=3, output_size=96, batch_size=16))
 
-Three kinds of numbers, each honest about what it is:
-
-- MACs per output pixel: multiply-adds of the Conv2d / ConvTranspose2d layers of one forward pass,
-  counted from the layers' shapes (`macs_per_output_pixel`), divided by the output pixels.
-  Machine-independent; activations, biases and PixelShuffle are not counted (a few operations per
-  value, against hundreds for a convolution). A training step costs about 3x the forward pass
-  (forward, gradient with respect to the inputs, gradient with respect to the weights).
-- Seconds per training step: forward, loss, backward and an Adam update on random data, after a
-  warm-up step, timed by the wall clock; the fastest of the timed steps (at least a few, and as many
-  as fit in about a second), because other programs on a shared machine can only slow a step down.
-  On one CPU thread by default, which compares the networks' work fairly even on a busy machine
-  (`measure_training_step` explains why; threads=None uses all of PyTorch's threads).
-- Memory. Two measurements, because neither alone tells the whole story:
-  * saved activations: the bytes autograd keeps from the forward pass for the backward pass,
-    counted exactly with `torch.autograd.graph.saved_tensors_hooks`. This is what grows with the
-    batch and the image size and what usually runs out. Same on every machine.
-  * peak memory: on CUDA, `torch.cuda.max_memory_allocated` during the steps minus what was
-    allocated before them; on a Linux CPU, the peak resident memory (VmHWM) of a fresh Python
-    process during the steps minus its resident memory just before them. A fresh process, because
-    in a long-lived one (a notebook) the allocator reuses memory it freed earlier without the
-    operating system seeing it, so the peak would hide. Not `tracemalloc` (it only sees Python's
-    own allocator, not PyTorch's tensors) and not `resource.getrusage().ru_maxrss` (on Linux a
-    subprocess inherits its parent's peak across exec). It includes gradients, Adam's two buffers
-    per weight and the convolution library's scratch space, so it is larger than the saved
-    activations. Elsewhere (macOS, Windows, MPS) it is not measured (None).
+Three kinds of numbers: multiply-adds per output pixel, counted from the layers' shapes (the same
+on every machine); seconds per training step, the fastest of several (other programs can only
+slow a step down); and memory, both the activations autograd saves and the peak (see
+`measure_training_step`).
 """
 
 from __future__ import annotations
@@ -170,6 +147,18 @@ def measure_training_step(
     then gets many tries, and the fastest of them is the one least disturbed by other programs (on a
     busy machine a step of a few milliseconds can take ten times longer while a thread waits).
 
+    Memory, two measurements because neither alone tells the whole story:
+    - saved activations: the bytes autograd keeps from the forward pass for the backward pass,
+      counted exactly with `torch.autograd.graph.saved_tensors_hooks`: what grows with the batch and
+      the image size and usually runs out; the same on every machine.
+    - peak memory: on CUDA, `torch.cuda.max_memory_allocated` during the steps minus what was
+      allocated before; on a Linux CPU, the peak resident memory (VmHWM) of a fresh Python process
+      during the steps minus its memory before them. A fresh process, because in a notebook the
+      allocator reuses memory it freed earlier without the operating system seeing it. (Not
+      `tracemalloc`, which misses PyTorch's tensors, nor `ru_maxrss`, which a subprocess inherits.)
+      It includes gradients, Adam's buffers and scratch space, so it exceeds the saved activations.
+      Elsewhere (macOS, Windows, MPS) it is not measured (None).
+
     threads: CPU threads for the steps; None keeps PyTorch's setting. One by default, because this
         compares the networks' work: several threads must meet after every layer, and on a machine
         where other programs keep the cores busy each meeting waits for a time slice, which can make
@@ -178,7 +167,7 @@ def measure_training_step(
     input_shape: (B, C, h, w) what the model takes: the enlarged image for a pre-upsampling model,
         the small one for a post-upsampling model. target_shape: (B, C, H, W), the output's shape.
     separate_process: on a Linux CPU, run the steps in a fresh Python process to measure their peak
-        memory (see the module's docstring); the model must then be one of sr_teach.models.MODELS,
+        memory (above); the model must then be one of sr_teach.models.MODELS,
         rebuilt there from `model.config` (random weights cost the same as trained ones).
         False, or any other model: run here, with peak_memory_bytes None on a CPU. On CUDA the
         steps always run here and the peak is the allocator's.

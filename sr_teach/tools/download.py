@@ -4,25 +4,10 @@
     DATA_DIR/NAME/LR_bicubic/X<s>/<image>.png    (only where the archive ships LR images)
 
 The sets are research images without a licence that lets us redistribute them, so the project never
-commits them; this module fetches them from the archives their authors (or well-known mirrors)
-publish. `download_dataset` works in this order, and each step has a reason:
-
-1. It refuses early (unknown name, NAME already there, no checksum to check against), so nothing
-   is downloaded in vain.
-2. It streams the archive into a hidden temporary folder *inside* DATA_DIR, hashing the bytes as
-   they arrive. Same file system as the destination, so the final rename is atomic.
-3. It compares that hash with the one published for the archive *before* opening it: a truncated,
-   corrupt or tampered archive is never unpacked.
-4. It unpacks only the members the source's `MemberRule`s ask for, rejects archives with absolute
-   or `..` paths, and writes every image as PNG.
-5. It renames the finished folder into place. On any error, Ctrl-C included, the temporary folder
-   is deleted and DATA_DIR is left exactly as it was.
-
-No internet on this machine? Fetch the archive some other way and hand it over as a file:// URL;
-the checksum is still checked:
-
-    from dataclasses import replace
-    download_dataset("Set5", data_dir, source=replace(SOURCES["Set5"], url=Path("benchmark.tar").resolve().as_uri()))
+commits them; `download_dataset` fetches them from the archives their authors (or well-known
+mirrors) publish (`sr_teach.tools.sources`), checks the published checksum before unpacking, and
+leaves DATA_DIR as it was on any error. No internet here? Fetch the archive another way and give
+it as a file:// URL: `download_dataset("Set5", data_dir, source=replace(SOURCES["Set5"], url=...))`.
 """
 
 from __future__ import annotations
@@ -40,9 +25,10 @@ import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from sr_teach.tools.sources import SOURCES, ArchiveFormat, DatasetSource, MemberRule
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -52,7 +38,6 @@ TIMEOUT_SECONDS = 60
 # 1 MiB reads: few Python-level iterations for a 3.5 GB archive, little memory.
 CHUNK_BYTES = 1 << 20
 
-ArchiveFormat = Literal["zip", "tar", "tar.gz"]
 # A regular file inside an archive: its path, and a function that reads its bytes (only when wanted).
 ArchiveFile = tuple[PurePosixPath, Callable[[], bytes]]
 
@@ -73,201 +58,6 @@ class UnverifiedSourceError(DownloadError):
     """The source publishes no checksum and the caller did not pass allow_unverified=True."""
 
 
-@dataclass(frozen=True)
-class MemberRule:
-    """One line of a source's unpacking plan: which archive members go to which folder of NAME/."""
-
-    # Glob matched against the *end* of a member's path, like PurePosixPath.match: "Train/*.bmp"
-    # matches "SRCNN/Train/t1.bmp", so a rule need not know an archive's top folder. `*` stops at "/".
-    pattern: str
-    # "HR" or "LR_bicubic/X<s>": the only two places the data layout has.
-    folder: str
-    # Cut from the end of the file's stem: EDSR names its LR files "babyx2.png", the layout wants
-    # the same name as the HR image, "baby.png".
-    name_suffix: str = ""
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """Where one set comes from, how to check it, and how its archive maps onto NAME/."""
-
-    # Folder name in the data directory, and the key in SOURCES.
-    name: str
-    # http(s):// for the public archive, or file:// for a copy you fetched yourself.
-    url: str
-    # Hex sha256 of the archive as published by a third party we cite; None when nobody publishes one.
-    sha256: str | None
-    # Hex md5, weaker than sha256 but still catches corruption; used where only an md5 is published.
-    md5: str | None
-    archive_format: ArchiveFormat
-    members: tuple[MemberRule, ...]
-    # Number of HR images the set must end up with: catches a mirror whose layout changed.
-    expected_image_count: int | None
-    # Printed before a download starts, so nobody is surprised by 3.5 GB on a laptop.
-    size_megabytes: int | None
-    # Who to cite, and on what terms the images may be used.
-    citation: str
-    licence: str
-
-    def __post_init__(self) -> None:
-        assert self.archive_format in ("zip", "tar", "tar.gz"), f"unknown archive format {self.archive_format!r}"
-        assert self.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", self.sha256), "sha256: 64 lower-case hex digits"
-        assert self.md5 is None or re.fullmatch(r"[0-9a-f]{32}", self.md5), "md5: 32 lower-case hex digits"
-        assert self.members, f"{self.name}: a source needs at least one MemberRule"
-        for rule in self.members:
-            assert re.fullmatch(r"HR|LR_bicubic/X[1-9][0-9]*", rule.folder), (
-                f"{self.name}: a rule's folder must be 'HR' or 'LR_bicubic/X<scale>', not {rule.folder!r}"
-            )
-
-    @property
-    def is_verified(self) -> bool:
-        """True when a published checksum lets us tell the right archive from a wrong one."""
-        return self.sha256 is not None or self.md5 is not None
-
-
-def _edsr_benchmark_members(folder: str) -> tuple[MemberRule, ...]:
-    """EDSR's benchmark.tar holds benchmark/<folder>/HR/<image>.png and LR_bicubic/X<s>/<image>x<s>.png."""
-    high_resolution = MemberRule(f"benchmark/{folder}/HR/*.png", "HR")
-    low_resolution = tuple(
-        MemberRule(
-            f"benchmark/{folder}/LR_bicubic/X{scale}/*x{scale}.png", f"LR_bicubic/X{scale}", name_suffix=f"x{scale}"
-        )
-        for scale in (2, 3, 4)
-    )
-    return (high_resolution, *low_resolution)
-
-
-# Set5, Set14, BSD100 and Urban100 come from one archive, the benchmark pack of EDSR (Lim et al. 2017),
-# because it is the only public pack of all four with HR *and* LR_bicubic images and a published
-# checksum. Each set downloads the whole 250 MB archive and keeps only its own folder.
-# md5 from Coloquinte/torchSR, torchsr/datasets/benchmarks.py (classes Set5, Set14, B100, Urban100);
-# no sha256 of this archive is published anywhere we could find.
-_EDSR_BENCHMARK_URL = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
-_EDSR_BENCHMARK_MD5 = "4ace41d33c2384b97e6b320cd0afd6ba"
-_EDSR_BENCHMARK_MEGABYTES = 250  # the size EDSR-PyTorch's README gives
-_RESEARCH_ONLY = "no explicit licence; research and teaching use, do not redistribute"
-_DIV2K_CITATION = (
-    "Agustsson and Timofte, NTIRE 2017 challenge on single image super-resolution: dataset and study, CVPRW 2017"
-)
-
-SOURCES: dict[str, DatasetSource] = {
-    "Set5": DatasetSource(
-        name="Set5",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("Set5"),
-        expected_image_count=5,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Bevilacqua, Roumy, Guillemot and Alberi-Morel, Low-complexity single-image super-resolution "
-        "based on nonnegative neighbor embedding, BMVC 2012",
-        licence=_RESEARCH_ONLY,
-    ),
-    "Set14": DatasetSource(
-        name="Set14",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("Set14"),
-        expected_image_count=14,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Zeyde, Elad and Protter, On single image scale-up using sparse-representations, "
-        "Curves and Surfaces 2010",
-        licence=_RESEARCH_ONLY,
-    ),
-    "BSD100": DatasetSource(
-        name="BSD100",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("B100"),  # EDSR calls it B100: the 100 test images of BSDS300
-        expected_image_count=100,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Martin, Fowlkes, Tal and Malik, A database of human segmented natural images, ICCV 2001",
-        licence="Berkeley Segmentation Dataset: non-commercial research and educational use",
-    ),
-    "Urban100": DatasetSource(
-        name="Urban100",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("Urban100"),
-        expected_image_count=100,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Huang, Singh and Ahuja, Single image super-resolution from transformed self-exemplars, CVPR 2015",
-        licence=_RESEARCH_ONLY,
-    ),
-    # The 91 training images of Yang et al., as the SRCNN authors ship them (SRCNN/Train/*.bmp) in
-    # their Caffe training code. UNVERIFIED: we found no checksum we can cite. A sha256 for this file,
-    # 001146419f7acfb12a3e7929c8acd5de88a08d687d6881085f81321ad6982b1a (19,619,221 bytes), appears in
-    # public code whose repository we could not identify; compare it with the one printed after an
-    # allow_unverified=True download before recording it here.
-    "T91": DatasetSource(
-        name="T91",
-        url="https://mmlab.ie.cuhk.edu.hk/projects/SRCNN/SRCNN_train.zip",
-        sha256=None,
-        md5=None,
-        archive_format="zip",
-        members=(MemberRule("Train/*.bmp", "HR"),),
-        expected_image_count=91,
-        size_megabytes=20,
-        citation="Yang, Wright, Huang and Ma, Image super-resolution via sparse representation, IEEE TIP 2010; "
-        "archive from Dong et al., Image super-resolution using deep convolutional networks, TPAMI 2016",
-        licence=_RESEARCH_ONLY,
-    ),
-    # The 200 training images of BSDS300 (disjoint from BSD100, its 100 test images), from Berkeley.
-    # They are JPEGs in the archive; we store their decoded pixels as PNG like every other set.
-    # sha256 from Chicken20145/ai-assisted-parallel-image-processing, scripts/download_datasets.py
-    # (EXPECTED_ARCHIVE_SHA256, same URL); a small third-party project, the only published checksum we found.
-    "BSD200": DatasetSource(
-        name="BSD200",
-        url="https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/segbench/BSDS300-images.tgz",
-        sha256="a5f7d0e49fe135c75518a3543ced24470156fd69305ae77845dff2a5138652b4",
-        md5=None,
-        archive_format="tar.gz",
-        members=(MemberRule("BSDS300/images/train/*.jpg", "HR"),),
-        expected_image_count=200,
-        size_megabytes=22,
-        citation="Martin, Fowlkes, Tal and Malik, A database of human segmented natural images, ICCV 2001",
-        licence="Berkeley Segmentation Dataset: non-commercial research and educational use",
-    ),
-    # DIV2K's 800 training images, HR only (sr_teach makes its own LR with the MATLAB-compatible resize).
-    # sha256 from tensorflow/datasets, tensorflow_datasets/url_checksums/div2k.txt (3,530,603,713 bytes);
-    # md5 from Coloquinte/torchSR, torchsr/datasets/div2k.py.
-    "DIV2K": DatasetSource(
-        name="DIV2K",
-        url="https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip",
-        sha256="9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
-        md5="bdc2d9338d4e574fe81bf7d158758658",
-        archive_format="zip",
-        members=(MemberRule("DIV2K_train_HR/*.png", "HR"),),
-        expected_image_count=800,
-        size_megabytes=3531,
-        citation=_DIV2K_CITATION,
-        licence="DIV2K: academic research use only",
-    ),
-    # DIV2K's 100 validation images (0801-0900): the usual DIV2K evaluation set, and 8x smaller.
-    # sha256 from tensorflow/datasets, tensorflow_datasets/url_checksums/div2k.txt (448,993,893 bytes);
-    # md5 from Coloquinte/torchSR, torchsr/datasets/div2k.py.
-    "DIV2K_valid": DatasetSource(
-        name="DIV2K_valid",
-        url="https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip",
-        sha256="20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc",
-        md5="9fcdda83005c5e5997799b69f955ff88",
-        archive_format="zip",
-        members=(MemberRule("DIV2K_valid_HR/*.png", "HR"),),
-        expected_image_count=100,
-        size_megabytes=449,
-        citation=_DIV2K_CITATION,
-        licence="DIV2K: academic research use only",
-    ),
-}
-
-
 def download_dataset(
     name: str,
     data_dir: str | Path,
@@ -278,6 +68,13 @@ def download_dataset(
     source: DatasetSource | None = None,
 ) -> Path:
     """Download set `name` into `data_dir/name` (HR/ and, where shipped, LR_bicubic/X<s>/) and return that folder.
+
+    In this order, each step for a reason: refuse early (unknown name, NAME already there, no
+    checksum), so nothing is downloaded in vain; stream the archive into a hidden temporary folder
+    inside DATA_DIR (the same file system, so the final rename is atomic), hashing the bytes as they
+    arrive; compare the hash with the published one *before* opening the archive; unpack only the
+    members the source's `MemberRule`s ask for, refusing absolute or `..` paths, as PNG; rename the
+    folder into place. On any error, Ctrl-C included, the temporary folder is deleted.
 
     `source` replaces SOURCES[name], e.g. to read a copy of the archive from a file:// URL.
     `force` replaces an existing folder, but only once the new one is complete.

@@ -1,23 +1,14 @@
 """The pretrained model zoo: how each shipped weights file was trained, and the code that trains it.
 
-Every model in `sr_teach/weights/` comes from one recipe below and one command:
-
     sr-teach zoo train espcn_x3          # or: python -m sr_teach.tools.zoo train espcn_x3
 
 A recipe is an `ExperimentConfig` (the paper's "implementation details") plus a number of steps.
-All recipes train on the "291" set of VDSR (T91 + BSD200, read from the data directory) and keep
-10% of those images aside to choose the best checkpoint: the benchmark sets (Set5, Set14) are
-measured only once training is over, to report results, never to pick weights.
-
-Training saves its whole state (weights, optimizer, sampler, random generators) to
-`zoo_runs/<name>.pt` every `save_every` steps and on Ctrl-C, so a run continues across sessions
-exactly where it stopped. When the last step is done the best-on-validation weights are measured
-on Set5 and Set14 and written, with the recipe, the data and the measured results, to
-`sr_teach/weights/<name>.pt` (about 100 KB each), where `load_pretrained` finds them.
-
-A recipe may start from another zoo model's finished weights (`finetune_from`): layers whose
-shapes match are copied, the rest start fresh. This is how the FSRCNN paper makes its x2 and x4
-models from the x3 one (only the deconvolution depends on the scale).
+All train on VDSR's "291" images (T91 + BSD200, from the data directory) and keep 10% aside to
+choose the checkpoint: Set5 and Set14 are measured once training is over, never to pick weights.
+The whole run state goes to `zoo_runs/<name>.pt` every `save_every` steps and on Ctrl-C, so a run
+continues across sessions exactly; at the end the best weights, the recipe, the data and the
+measured results go to `sr_teach/weights/<name>.pt`. A recipe may start from another model's
+weights (`finetune_from`), as FSRCNN's paper makes x2 and x4 from x3. See docs/zoo.md.
 """
 
 from __future__ import annotations
