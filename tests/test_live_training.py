@@ -6,7 +6,9 @@ of 4), so each run takes a fraction of a second on a CPU.
 
 from __future__ import annotations
 
+import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,9 @@ import torch
 
 from sr_teach.experiment import ExperimentConfig
 from sr_teach.interpolation import resize
-from sr_teach.widgets.live_training import TrainingPanel, TrainingPanelView, bicubic_validation_psnr
 from sr_teach.metrics import psnr
 from sr_teach.training import Callback, TrainConfig
+from sr_teach.widgets.live_training import TrainingPanel, TrainingPanelView
 
 widgets = pytest.importorskip("ipywidgets")
 
@@ -46,7 +48,8 @@ def test_run_blocking_trains_in_chunks_and_reports(panel: TrainingPanel) -> None
     history = panel.run_blocking()
     assert history.step == list(range(1, 7))
     assert history.validation_step == [0, 2, 4, 6]  # the starting point, then one per chunk
-    assert not panel.running
+    assert not panel.running and panel.training.outcome == "finished"
+    assert panel.message == ""  # a run that simply finished needs no words
     status = panel.status()
     assert "step 6" in status and "validation PSNR" in status and "bicubic" in status
     assert panel.plot_png().startswith(b"\x89PNG")
@@ -56,7 +59,7 @@ def test_bicubic_line_is_the_psnr_of_bicubic_enlargement(panel: TrainingPanel, t
     experiment = panel.prepare()
     lr_image, hr_image = experiment.trainer.validation_pairs[0]
     expected = psnr(resize(lr_image, scale=3)[None], hr_image[None], crop_border=3)
-    assert bicubic_validation_psnr(experiment) == pytest.approx(float(expected), abs=1e-4)
+    assert panel.bicubic_psnr == pytest.approx(float(expected), abs=1e-4)
     # a pre-upsampling model's validation input already is the bicubic enlargement
     pre = TrainingPanel(tiny_config(tiny_images, model="srcnn", model_options={"num_features": (8, 4)}))
     pre_input, pre_target = pre.prepare().trainer.validation_pairs[0]
@@ -119,7 +122,13 @@ def test_second_run_while_training_is_refused(panel: TrainingPanel) -> None:
         assert panel.wait(timeout=60)
 
 
-def test_divergence_is_shown_in_the_status_not_raised(panel: TrainingPanel) -> None:
+def test_divergence_is_shown_in_the_status_not_raised(tiny_images) -> None:
+    # No grace steps: the weights the guard keeps are then checked at the full 10x threshold, so
+    # they are good enough for a smaller rate to carry on from (in the grace steps the guard lets
+    # through losses 100 times the best, and keeps the weights that gave them).
+    config = tiny_config(tiny_images)
+    panel = TrainingPanel(replace(config, train=replace(config.train, divergence_grace_steps=0)),
+                          steps_per_run=6, points_per_run=3)
     view = TrainingPanelView(panel)
     view.learning_rate.value = 0.1  # the slider's top end: far too large for Adam
     view.steps.value = 200
@@ -142,14 +151,14 @@ def test_divergence_is_shown_in_the_status_not_raised(panel: TrainingPanel) -> N
 
 
 def test_kernel_interrupt_ends_the_whole_run_not_just_a_chunk(panel: TrainingPanel) -> None:
-    class InterruptAtStep3(Callback):
-        def on_step(self, trainer, record) -> None:
-            if trainer.step == 3:
-                raise KeyboardInterrupt  # what the kernel's interrupt button raises in the cell's thread
+    class InterruptAtStep4(Callback):
+        def on_log(self, trainer, record) -> None:
+            if record.step == 4:
+                signal.raise_signal(signal.SIGINT)  # what the kernel's interrupt button sends
 
-    panel.prepare().trainer.callbacks.append(InterruptAtStep3())
+    panel.prepare().trainer.callbacks.append(InterruptAtStep4())
     panel.run_blocking(20)
-    assert panel.experiment.trainer.step == 3
+    assert panel.experiment.trainer.step == 4
     assert "interrupted" in panel.message and "interrupted" in panel.status()
 
 
@@ -187,14 +196,29 @@ def test_reset_starts_again_from_the_same_seeded_weights(panel: TrainingPanel) -
     assert panel.history.loss == pytest.approx(first_losses)
 
 
-def test_an_error_in_the_background_is_shown_not_lost(panel: TrainingPanel) -> None:
+def test_a_bad_setting_is_shown_and_starts_nothing(panel: TrainingPanel) -> None:
     view = TrainingPanelView(panel)
     panel.learning_rate = -1.0  # no slider gives this, but a cell could
     view.run_button.click()
-    assert panel.wait(timeout=60)
-    assert isinstance(panel.error, ValueError)
-    assert "training failed" in view.status.value and "learning rate must be a positive" in view.status.value
+    assert not panel.running and panel.experiment is None
+    assert "learning rate must be a positive" in view.status.value
     assert not view.run_button.disabled
+    with pytest.raises(ValueError, match="learning rate"):
+        panel.run_blocking()
+
+
+def test_an_error_in_the_background_is_shown_not_lost(panel: TrainingPanel) -> None:
+    class FailAtFirstLog(Callback):
+        def on_log(self, trainer, record) -> None:
+            raise OSError("the photos' disk went away")
+
+    view = TrainingPanelView(panel)
+    panel.prepare().trainer.callbacks.append(FailAtFirstLog())
+    view.run_button.click()
+    assert panel.wait(timeout=60)
+    assert isinstance(panel.error, OSError)
+    assert "training failed: OSError" in view.status.value and "#b00020" in view.status.value
+    assert not view.run_button.disabled and view.stop_button.disabled
 
 
 def test_model_dropdown_switches_architecture(tiny_images) -> None:
@@ -205,4 +229,4 @@ def test_model_dropdown_switches_architecture(tiny_images) -> None:
     assert view.model.layout.display != "none"
     view.model.value = "vdsr"
     panel.run_blocking()
-    assert type(panel.experiment.model).__name__ == "VDSR" and panel.experiment.model.depth == 3
+    assert type(panel.experiment.model).__name__ == "VDSR" and panel.experiment.model.config.depth == 3

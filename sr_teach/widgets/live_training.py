@@ -1,38 +1,19 @@
 """Train a network live in a notebook: a few controls, a loss / PSNR plot that grows, a Stop button.
 
-Two layers, as for every sr_teach widget:
-
-- `TrainingPanel` is plain Python: the settings the controls change, the `Experiment` they build,
-  the progress, the plot (PNG bytes) and a status line. It runs and is tested without a browser.
-- `TrainingPanelView` is a thin ipywidgets view of it: each control writes one field of the panel;
-  Run, Stop and Reset call its methods; the plot and the status line are redrawn as training goes.
+`TrainingPanel` is plain Python: the settings the controls change, the `Experiment` they build, its
+`TrainingRun` (chunks, each ending with a validation and a redraw), the plot (PNG bytes) and a status
+line; it runs and is tested without a browser. `TrainingPanelView` is a thin ipywidgets view of it.
 
     panel = TrainingPanel(ExperimentConfig(model="srcnn", scale=3, patch_size=11), steps_per_run=300)
     panel.run_blocking()   # train here and now (what a notebook does for its saved, static figure)
     panel.show()           # that figure, plus the live controls when widgets can be displayed
 
-What a change of setting does:
-- the learning rate applies to the next Run and training carries on from the current weights
-  (so after a divergence you can lower it and continue from the restored weights);
-- the model, the scale, the batch size and the loss define a new experiment: the next Run starts
-  from fresh (seeded) weights, and the old run stays on the PSNR plot in grey for comparison. (A
-  new loss also changes the scale of the loss curve and of the divergence check, so continuing
-  the old run with it would compare numbers that mean different things.)
-
-Why the Run button trains in a background thread: while a cell's code runs, the kernel reads no
-messages from the browser, so a Stop button could never be clicked. A thread leaves the kernel free
-at once, and PyTorch releases Python's global lock inside its convolutions, so the kernel answers
-clicks while the thread trains. (The other pattern, a coroutine on the kernel's event loop that
-`await asyncio.sleep(0)`s between chunks, depends on how the kernel schedules tasks, which changed
-between ipykernel 6 and 7, and still blocks the kernel during each chunk.) Training runs in chunks
-of `steps / points_per_run` steps, each ending with a validation, and the plot is redrawn after
-each; Stop takes effect after the current step. Widgets may be updated from a thread (ipywidgets
-sends the update through the kernel's thread-safe output channel). While the panel trains, do not
-run other cells that use its model; `panel.wait()` blocks until it is done.
+The Run button trains in a background thread (see `TrainingRun`), so Stop can be clicked.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import threading
@@ -44,26 +25,14 @@ from typing import Any
 import torch
 
 from sr_teach.experiment import Experiment, ExperimentConfig
-from sr_teach.interpolation import resize
 from sr_teach.losses import LOSSES
-from sr_teach.metrics import psnr
-from sr_teach.training import Callback, History, Trainer, TrainingDiverged
+from sr_teach.training import History
+from sr_teach.widgets.training_run import TrainingRun
 
 SCALES = (2, 3, 4)  # the scale dropdown's choices
 BATCH_SIZES = (4, 8, 16, 32, 64)  # the batch-size dropdown's choices
 LEARNING_RATE_EXPONENTS = (-5.0, -1.0)  # the log slider spans 1e-5 ... 1e-1: both failure modes fit
 MAX_PREVIOUS_RUNS = 3  # finished runs kept on the PSNR plot for comparison
-
-
-class _StopWhenAsked(Callback):
-    """Ends the trainer's current call after the step in which the panel's Stop was pressed."""
-
-    def __init__(self, panel: TrainingPanel) -> None:
-        self.panel = panel
-
-    def on_step(self, trainer: Trainer, record: Any) -> None:
-        if self.panel.stop_requested:
-            trainer.stop()
 
 
 class TrainingPanel:
@@ -75,6 +44,13 @@ class TrainingPanel:
     points_per_run: chunks per run, each ending with a validation PSNR point and a redraw of the plot.
     models: names for the model dropdown (default: just config.model).
     model_options: per model name, its keyword arguments (default: config.model_options for config.model).
+
+    What a change of setting does: the learning rate applies to the next Run, which carries on from
+    the current weights (after a divergence, lower it and continue from the restored weights). The
+    model, the scale, the batch size and the loss define a new experiment: the next Run starts from
+    fresh (seeded) weights, and the old run stays on the PSNR plot in grey. (A new loss also changes
+    the scale of the loss curve and of the divergence check, so continuing with it would compare
+    numbers that mean different things.)
     """
 
     def __init__(
@@ -100,15 +76,11 @@ class TrainingPanel:
         self.points_per_run = points_per_run
 
         self.experiment: Experiment | None = None
+        self.training: TrainingRun | None = None  # the latest run
         self.previous_runs: list[tuple[str, History]] = []  # (label, history) of replaced experiments
         self.message = ""  # why the last run ended, when that needs saying (diverged, stopped, failed)
-        self.error: BaseException | None = None  # what a background run raised, if anything
-        self.stop_requested = False
         self._built_key: tuple | None = None
         self._bicubic_psnr: float | None = None
-        self._running = False
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[TrainingPanel], None]] = []
 
     # ----------------------------------------------------------------------------------- settings
@@ -130,7 +102,7 @@ class TrainingPanel:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         train = replace(
             base.train, learning_rate=self._checked_learning_rate(), loss=self.loss,
-            validation_every=None, raise_on_divergence=True, reraise_interrupt=False,
+            validation_every=None, raise_on_divergence=True,
         )
         extra_scales = base.extra_scales if self.model == base.model else ()
         return replace(
@@ -151,7 +123,12 @@ class TrainingPanel:
     # ----------------------------------------------------------------------------------- training
     @property
     def running(self) -> bool:
-        return self._running
+        return self.training is not None and self.training.running
+
+    @property
+    def error(self) -> BaseException | None:
+        """What the last background run raised, if anything."""
+        return self.training.error if self.training is not None else None
 
     @property
     def history(self) -> History:
@@ -159,23 +136,26 @@ class TrainingPanel:
 
     def reset(self) -> None:
         """Forget the current experiment: the next Run starts from fresh weights."""
-        if self.running:
-            raise RuntimeError("training is running: press Stop (or call stop()) first")
+        self._refuse_while_running()
         self._retire_experiment()
-        self.message = ""
+        self.training, self.message = None, ""
         self._notify()
 
     def prepare(self) -> Experiment:
         """Build the experiment if the settings call for a new one, and apply the learning rate."""
+        self._refuse_while_running()
         if self.needs_new_experiment:
+            config = self.experiment_config()  # checks the settings before the old run is retired
             self._retire_experiment()
-            config = self.experiment_config()
-            self.experiment = Experiment(config, callbacks=[_StopWhenAsked(self)])
+            self.experiment = Experiment(config)
             self._built_key = self._key()
-            self._bicubic_psnr = None
         # The trainer reads its config's learning rate at every step, so this takes effect now.
         self.experiment.trainer.config.learning_rate = self._checked_learning_rate()
         return self.experiment
+
+    def _refuse_while_running(self) -> None:
+        if self.running:
+            raise RuntimeError("the panel is already training; wait() for it or stop() it first")
 
     def _retire_experiment(self) -> None:
         if self.experiment is not None and self.experiment.history.step:
@@ -194,81 +174,39 @@ class TrainingPanel:
         A divergence does not raise: the trainer restores the last good weights and `message` says
         what happened. Other errors (a bad setting, say) raise as usual.
         """
-        with self._lock:
-            if self._running:
-                raise RuntimeError("the panel is already training; wait() for it or stop() it first")
-            self._running = True
-        try:
-            return self._train(steps)
-        finally:
-            self._running = False
-            self._notify()
+        return self._new_run(steps).run_blocking()
 
     def run(self, steps: int | None = None) -> threading.Thread:
         """Start training `steps` steps in a background thread and return at once (the Run button).
 
-        The kernel stays free, so Stop works and other cells run. Errors do not escape the thread:
-        they end up in `message` and `error`. Call `wait()` to block until it is done.
+        The experiment is built first, here (so a bad setting raises here); then the kernel stays
+        free, so Stop works and other cells run. Call `wait()` to block until it is done.
         """
-        with self._lock:
-            if self._running:
-                raise RuntimeError("the panel is already training; wait() for it or stop() it first")
-            self._running = True
-            self._thread = threading.Thread(target=self._train_in_background, args=(steps,),
-                                            name="sr_teach-training", daemon=True)
-        self._thread.start()
-        return self._thread
+        return self._new_run(steps).start()
 
-    def _train_in_background(self, steps: int | None) -> None:
-        try:
-            self._train(steps)
-        except Exception as error:  # shown on the panel: a background thread has nobody to raise to
-            self.error = error
-            self.message = f"training failed: {type(error).__name__}: {error}"
-        finally:
-            self._running = False
-            self._notify()
-
-    def stop(self) -> None:
-        """Ask the running training to end after its current step."""
-        self.stop_requested = True
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until a background run has finished; False if `timeout` seconds passed first."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.running
-
-    def _train(self, steps: int | None) -> History:
+    def _new_run(self, steps: int | None) -> TrainingRun:
         steps = self.steps_per_run if steps is None else int(steps)
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
-        self.stop_requested = False
-        self.message, self.error = "", None
-        self._notify()  # "preparing..." before a possibly slow build
-        experiment = self.prepare()
-        trainer = experiment.trainer
-        chunk = max(1, math.ceil(steps / max(1, self.points_per_run)))
-        target_step = trainer.step + steps
-        if not trainer.history.validation_step and trainer.validation_pairs:
-            trainer.validate()  # the starting point of the PSNR curve
-        while trainer.step < target_step and not self.stop_requested:
-            try:
-                experiment.train(steps=min(chunk, target_step - trainer.step))
-            except TrainingDiverged as diverged:
-                self.message = str(diverged)
-                if trainer.validation_pairs:
-                    trainer.validate()  # the curve's last point: the restored weights, not the broken ones
-                break
-            self._notify()
-            if experiment.history.stop_reason == "interrupted":  # the kernel's interrupt (Ctrl-C / the ■ button)
-                self.message = experiment.history.stop_message
-                break
-        if self.stop_requested and not self.message:
-            self.message = f"stopped at step {trainer.step}"
-        self.stop_requested = False
-        return experiment.history
+        experiment = self.prepare()  # refuses while a run trains
+        self.message = ""
+        self.training = TrainingRun(experiment, steps=steps, chunks=max(1, self.points_per_run))
+        self.training.add_listener(self._on_progress)
+        return self.training
+
+    def _on_progress(self, training: TrainingRun) -> None:
+        if training.outcome not in (None, "finished"):
+            self.message = training.message
+        self._notify()
+
+    def stop(self) -> None:
+        """Ask the running training to end after its current step."""
+        if self.training is not None:
+            self.training.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background run has finished; False if `timeout` seconds passed first."""
+        return self.training.wait(timeout) if self.training is not None else True
 
     # ------------------------------------------------------------------------------- reporting
     def add_listener(self, listener: Callable[[TrainingPanel], None]) -> None:
@@ -289,13 +227,13 @@ class TrainingPanel:
     def bicubic_psnr(self) -> float | None:
         """The validation PSNR of plain bicubic enlargement: the line a network must rise above."""
         if self._bicubic_psnr is None and self.experiment is not None and self.experiment.trainer.validation_pairs:
-            self._bicubic_psnr = bicubic_validation_psnr(self.experiment)
+            self._bicubic_psnr = self.experiment.bicubic_psnr()
         return self._bicubic_psnr
 
     def status(self) -> str:
         """One line: step, recent loss, validation PSNR against bicubic, and any message."""
         if self.experiment is None:
-            text = f"{self.label()}: " + ("preparing the data..." if self.running else "not trained yet, press Run")
+            text = f"{self.label()}: not trained yet, press Run"
             return text + (f" | {self.message}" if self.message else "")
         history = self.history
         parts = [f"step {self.experiment.trainer.step}"]
@@ -343,19 +281,6 @@ class TrainingPanel:
         view = TrainingPanelView(self)
         display(view.widget)
         return view
-
-
-def bicubic_validation_psnr(experiment: Experiment) -> float:
-    """Mean PSNR of MATLAB-bicubic enlargement on the experiment's validation pairs, measured like the trainer's."""
-    trainer = experiment.trainer
-    scores = []
-    for input_image, target_image in trainer.validation_pairs:
-        if experiment.model.upsampling == "pre":
-            enlarged = input_image  # a pre model's input already is the bicubic enlargement
-        else:
-            enlarged = resize(input_image, size=tuple(target_image.shape[-2:]), method="bicubic")
-        scores.append(psnr(enlarged[None].clamp(0, 1), target_image[None], crop_border=trainer.validation_border))
-    return float(torch.cat(scores).mean())
 
 
 def plot_training(
@@ -474,6 +399,8 @@ class TrainingPanelView:
     def _on_run(self, button: Any = None) -> None:
         if self.panel.running:
             return  # a second click while training: nothing to do
+        if self.panel.needs_new_experiment:
+            self.status.value = "preparing the data..."  # sent to the browser now: building takes a second
         try:
             self.panel.run()
         except (RuntimeError, ValueError) as error:
@@ -496,9 +423,9 @@ class TrainingPanelView:
             self.plot.value = panel.plot_png()
             self._drawn_at = time.perf_counter()
         text = panel.status()
-        failed = panel.error is not None or panel.history.stop_reason == "diverged"
+        failed = panel.training is not None and panel.training.outcome in ("diverged", "failed")
         colour = "#b00020" if failed else "inherit"
-        self.status.value = f'<span style="color: {colour}">{_escape(text)}</span>'
+        self.status.value = f'<span style="color: {colour}">{html.escape(text)}</span>'
         self.run_button.disabled = panel.running
         self.reset_button.disabled = panel.running
         self.stop_button.disabled = not panel.running
@@ -508,6 +435,3 @@ class TrainingPanelView:
 
         display(self.widget)
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
