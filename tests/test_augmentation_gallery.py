@@ -5,18 +5,25 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sr_teach.augmentation import AugmentChoice, AugmentConfig, adjust_gamma, center_crop
+from sr_teach.augmentation import (
+    AugmentChoice,
+    AugmentConfig,
+    adjust_contrast,
+    adjust_gamma,
+    apply_geometric,
+    center_crop,
+    rotate,
+)
+from sr_teach.degradations import downscale
 from sr_teach.widgets.augmentation_gallery import (
     AugmentationGallery,
     AugmentationGalleryView,
     as_jpeg,
     describe,
     display_image,
-    encode_image,
     gallery_figure,
     transform_examples,
 )
-from sr_teach.degradations import downscale
 
 FLIPS = AugmentConfig(hflip=True, vflip=True, rot90=True)
 
@@ -41,17 +48,6 @@ def test_transform_examples_cover_every_transform() -> None:
     figure = gallery_figure(list(examples.items()))
     assert len(figure.axes) == 12
     assert as_jpeg(figure).data.startswith(b"\xff\xd8")
-
-
-def test_encode_image() -> None:
-    image = torch.rand(3, 8, 8)
-    assert encode_image(image).startswith(b"\xff\xd8")
-    png = encode_image(image, size=32, image_format="png")
-    from io import BytesIO
-
-    from PIL import Image
-
-    assert Image.open(BytesIO(png)).size == (32, 32)
 
 
 def test_describe() -> None:
@@ -115,10 +111,21 @@ def test_patches_are_aligned_crops_of_the_same_draw() -> None:
     assert torch.allclose(shrunk[:, 3:-3, 3:-3], gallery.lr_patch[:, 3:-3, 3:-3], atol=1e-5)
 
 
+def test_the_photo_is_rotated_then_flipped_then_adjusted() -> None:
+    config = AugmentConfig(hflip=True, rot90=True, rotate_degrees=30.0, contrast=0.3)
+    gallery = AugmentationGallery(config=config, seed=2)
+    choice = gallery.choice
+    assert choice.rotate_degrees != 0 and choice.contrast_factor != 1
+    expected = adjust_contrast(apply_geometric(rotate(gallery.image, choice.rotate_degrees), choice),
+                               choice.contrast_factor)
+    assert torch.equal(gallery.augmented, expected)
+
+
 def test_rotation_is_left_out_of_the_pair() -> None:
     gallery = AugmentationGallery(config=AugmentConfig(rotate_degrees=30.0))
     assert gallery.augmented.shape[-1] < gallery.image.shape[-1]  # the photo was rotated and cropped
-    assert gallery.pair_config.rotate_degrees == 0.0
+    assert gallery.choice.rotate_degrees != 0.0 and gallery.pair_choice.rotate_degrees == 0.0
+    assert gallery.pair_difference < 1e-6  # without the rotation, nothing else changed the pair
     assert "rotation is left out" in gallery.pair_message
 
 
@@ -130,6 +137,10 @@ def test_bad_settings_raise() -> None:
         gallery.update(brightness=2.0)
     with pytest.raises(ValueError, match="no bundled photo"):
         gallery.set_image("lenna")
+    with pytest.raises(ValueError, match="multiple of the scale"):
+        AugmentationGallery(size=100, scale=3)
+    with pytest.raises(ValueError, match="does not fit"):
+        AugmentationGallery(patch_size=65, scale=3)
 
 
 def test_view_follows_the_controls() -> None:

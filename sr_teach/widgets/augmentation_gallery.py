@@ -1,9 +1,8 @@
-"""Augmentation gallery: every transform of sr_teach.augmentation on a photo, and one draw on an LR/HR pair.
+"""Augmentation gallery (lesson 06): every transform of sr_teach.augmentation, and one draw on an LR/HR pair.
 
-Lesson 06 looks at augmentation before measuring what it is worth. `transform_examples` shows each
-transform once at a clearly visible strength; `AugmentationGallery` holds one random draw of an
-`AugmentConfig` and shows it twice: on the photo (what `augment_image` does to an HR image before it
-is degraded) and on an aligned (LR, HR) pair (what `augment_pair` does: the *same* choice on both),
+`transform_examples` shows each transform once at a clearly visible strength. `AugmentationGallery`
+holds one random draw of an `AugmentConfig` and shows it twice: on the photo (what the sampler does
+to an HR photo before degrading it) and on an aligned (LR, HR) pair (the *same* choice on both),
 with the check that makes augmentation safe for SR: shrinking the augmented HR must give the
 augmented LR. `AugmentationGalleryView` puts checkboxes and sliders on the config's fields.
 
@@ -19,7 +18,6 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 import torch
-from PIL.Image import Resampling
 
 from sr_teach.augmentation import (
     AugmentChoice,
@@ -28,21 +26,22 @@ from sr_teach.augmentation import (
     adjust_contrast,
     adjust_gamma,
     adjust_hue,
-    augment_image,
-    augment_pair,
+    apply_geometric,
+    apply_photometric,
     center_crop,
     crop,
     draw_augmentation,
     hflip,
-    random_crop_pair,
     rot90,
     rotate,
     vflip,
 )
+from sr_teach.data import crop_pair
 from sr_teach.degradations import downscale
 from sr_teach.experiment import AUGMENTATIONS
-from sr_teach.images import load_sample, sample_names, tensor_to_pil
+from sr_teach.images import load_sample, sample_names
 from sr_teach.interpolation import resize
+from sr_teach.widgets.pictures import encode_image, for_imshow
 
 if TYPE_CHECKING:
     from IPython.display import Image
@@ -93,7 +92,7 @@ def gallery_figure(examples: list[tuple[str, torch.Tensor]], columns: int = 6, d
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, image) in zip(axes.flat, examples):
-        ax.imshow(tensor_to_pil(image), cmap="gray", vmin=0, vmax=255)
+        ax.imshow(for_imshow(image), cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"{title}\n{image.shape[-2]}x{image.shape[-1]}", fontsize=8)
     return figure
 
@@ -118,18 +117,6 @@ def describe(choice: AugmentChoice) -> str:
     if choice.gamma != 1.0:
         parts.append(f"gamma {choice.gamma:.2f}")
     return ", ".join(parts) if parts else "unchanged (this draw changed nothing)"
-
-
-def encode_image(image: torch.Tensor, size: int | None = None, image_format: str = "jpeg") -> bytes:
-    """(C, H, W) in [0, 1] as JPEG (or PNG) bytes for an ipywidgets.Image, enlarged to size x size by
-    nearest neighbour (so LR pixels show as blocks) when size is given. JPEG: photos in a fraction
-    of a PNG's bytes, which matters because a notebook stores every image it shows."""
-    pil_image = tensor_to_pil(image)
-    if size is not None:
-        pil_image = pil_image.resize((size, size), Resampling.NEAREST)
-    buffer = io.BytesIO()
-    pil_image.save(buffer, format=image_format.upper(), **({"quality": 90} if image_format == "jpeg" else {}))
-    return buffer.getvalue()
 
 
 def as_jpeg(figure: Figure, quality: int = 85) -> Image:
@@ -158,10 +145,10 @@ class AugmentationGallery:
         patch_size: int = 32,
         size: int = DISPLAY_SIZE,
     ) -> None:
-        assert size % scale == 0, f"the display size {size} must be a multiple of the scale {scale}"
-        assert patch_size <= size // scale, (
-            f"an LR patch of {patch_size} does not fit in {size // scale} LR pixels"
-        )
+        if size % scale != 0:
+            raise ValueError(f"the display size {size} must be a multiple of the scale {scale}")
+        if not 1 <= patch_size <= size // scale:
+            raise ValueError(f"an LR patch of {patch_size} pixels does not fit in {size // scale} LR pixels")
         self.config = config if config is not None else replace(AUGMENTATIONS["full"])
         self.scale = scale
         self.patch_size = patch_size  # LR pixels; the HR patch is scale times larger
@@ -205,25 +192,32 @@ class AugmentationGallery:
         return generator
 
     @property
-    def pair_config(self) -> AugmentConfig:
-        """The config without free rotation, which augment_pair refuses: the pair cannot rotate."""
-        return replace(self.config, rotate_degrees=0.0)
+    def pair_choice(self) -> AugmentChoice:
+        """The draw without its free rotation: the pair cannot rotate, since rotating LR and HR
+        separately resamples each differently, so the LR is no longer the degraded HR."""
+        return replace(self.choice, rotate_degrees=0.0)
 
     def _apply(self) -> None:
-        # The photo: exactly what augment_image does to an HR photo before it is degraded.
         generator = self._replay()
         self.choice = draw_augmentation(self.config, generator)
-        self.augmented = augment_image(self.image, self.config, self._replay())
-        # The pair: the same draws (minus the rotation), applied to LR and HR alike...
-        lr_augmented, hr_augmented = augment_pair(self.lr_image, self.image, self.pair_config, self._replay())
+        # The photo: what the sampler does to an HR photo before degrading it.
+        rotated = self.image
+        if self.choice.rotate_degrees:
+            rotated = rotate(self.image, self.choice.rotate_degrees, crop=True)
+        self.augmented = apply_photometric(apply_geometric(rotated, self.choice), self.choice)
+        # The pair: the same draw (minus the rotation), applied to LR and HR alike...
+        pair_choice = self.pair_choice
+        lr_augmented = apply_photometric(apply_geometric(self.lr_image, pair_choice), pair_choice)
+        hr_augmented = apply_photometric(apply_geometric(self.image, pair_choice), pair_choice)
         # ...and the check: shrinking the augmented HR should give the augmented LR.
         difference = (downscale(hr_augmented, self.scale) - lr_augmented).abs()  # (C, size / s, size / s)
         self.pair_difference = float(difference.max())
         self.pair_fraction_off = float((difference > 1 / 255).float().mean())  # off by over one 8-bit level
-        # Then an aligned random crop of the pair, its position drawn after the augmentation.
-        self.lr_patch, self.hr_patch = random_crop_pair(
-            lr_augmented, hr_augmented, self.patch_size, self.scale, generator
-        )
+        # Then an aligned crop of the pair, its position drawn after the augmentation.
+        lr_height, lr_width = lr_augmented.shape[-2:]
+        top = int(torch.randint(0, lr_height - self.patch_size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, lr_width - self.patch_size + 1, (1,), generator=generator))
+        self.lr_patch, self.hr_patch = crop_pair(lr_augmented, hr_augmented, top, left, self.patch_size, self.scale)
         self._generator_after = generator.get_state()
 
     @property
@@ -317,8 +311,8 @@ class AugmentationGalleryView:
             self.description,
             widgets.HBox([
                 captioned(self.original, "original"),
-                captioned(self.augmented, "augmented (augment_image)"),
-                captioned(self.lr_patch, "LR patch (augment_pair)"),
+                captioned(self.augmented, "augmented (as the sampler does before degrading)"),
+                captioned(self.lr_patch, "LR patch (the same draw, no rotation)"),
                 captioned(self.hr_patch, "HR patch, same draw"),
             ]),
             self.pair_message,
@@ -341,9 +335,9 @@ class AugmentationGalleryView:
 
     def refresh(self) -> None:
         gallery = self.gallery
-        self.original.value = encode_image(gallery.image)
-        self.augmented.value = encode_image(gallery.augmented)
-        self.lr_patch.value = encode_image(gallery.lr_patch, self._patch_display)
-        self.hr_patch.value = encode_image(gallery.hr_patch, self._patch_display)
+        self.original.value = encode_image(gallery.image, "jpeg")
+        self.augmented.value = encode_image(gallery.augmented, "jpeg")
+        self.lr_patch.value = encode_image(gallery.lr_patch, "jpeg", size=self._patch_display)
+        self.hr_patch.value = encode_image(gallery.hr_patch, "jpeg", size=self._patch_display)
         self.description.value = f"<b>draw {gallery.draw_count}:</b> {gallery.description}"
         self.pair_message.value = gallery.pair_message
