@@ -22,6 +22,7 @@ from torch import nn
 if TYPE_CHECKING:
     from sr_teach.training import Trainer, TrainConfig
 
+
 class DivergenceGuard:
     """Catches a loss that becomes NaN/inf or explodes, and puts back the last weights that gave a
     good loss, so a too-large learning rate is a lesson on screen rather than a broken network.
@@ -68,9 +69,7 @@ class DivergenceGuard:
         return None
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        with torch.no_grad():
-            for name, value in model.state_dict().items():
-                value.copy_(self.weights[name])
+        model.load_state_dict(self.weights)
         optimizer.state.clear()  # Adam's running averages hold NaN or huge values now: start afresh
 
     def state_dict(self) -> dict[str, float | None]:
@@ -78,6 +77,7 @@ class DivergenceGuard:
 
     def load_state_dict(self, state: Mapping[str, float | None]) -> None:
         self.smoothed_loss, self.best_smoothed_loss = state.get("smoothed_loss"), state.get("best_smoothed_loss")
+        self.weights = None  # the next train() starts from the loaded weights
 
 
 class MixedPrecision:

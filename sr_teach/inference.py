@@ -51,14 +51,11 @@ def upscale(
 ) -> Image.Image | np.ndarray | torch.Tensor:
     """Super-resolve `image` with `model` and return the same kind of image, `scale` times larger.
 
-    image: a PIL image, a NumPy (H, W) or (H, W, C) array (uint8, or floats in [0, 1]), or a tensor
-        (C, H, W) or (B, C, H, W); see `images.to_tensor`. The result is clamped to [0, 1].
-    scale: a post model enlarges by its own `model.scale`; a pre model by any scale >= 1 (even 2.5),
-        which it needs to be told unless it remembers the one it was trained for.
-    tile_size, tile_overlap, batch_size: tiles of the model's input (side and context margin, in
-        pixels) and how many go through the model at once. None: whole images while the output
-        has at most AUTO_TILE_OUTPUT_PIXELS pixels, and a margin of the receptive field.
-    device: where to run (the model is moved there); None: where the model's parameters are.
+    image: a PIL image, a NumPy array or a tensor (see `images.to_tensor`); the result is clamped
+        to [0, 1]. scale: a post model enlarges by its own `model.scale`, a pre model by any scale
+        >= 1 (even 2.5), which it must be told unless it remembers the one it was trained for.
+    tile_size, tile_overlap, batch_size: see `run_model_tiled`; None runs images whole while the
+        output has at most AUTO_TILE_OUTPUT_PIXELS pixels. device: where to run (the model moves).
 
     >>> from sr_teach.models import ESPCN
     >>> upscale(ESPCN(scale=3), np.zeros((10, 20, 3), dtype=np.uint8)).shape
@@ -88,12 +85,9 @@ def super_resolve(
     tile_overlap: int | None = None,
     batch_size: int = 1,
 ) -> torch.Tensor:
-    """(B, C, H, W) in [0, 1] -> (B, C, scale H, scale W) in [0, 1]: the model's whole path.
-
-    1. colours: YCbCr for a Y model on a colour image (the model sees Y), gray repeated for an RGB
-       model; 2. a pre model gets the MATLAB-bicubic enlargement; 3. the model (in tiles, with a
-       tile_size); 4. Cb and Cr enlarged by bicubic, the colours back.
-    """
+    """(B, C, H, W) in [0, 1] -> (B, C, scale H, scale W): colours to the model's (YCbCr for a Y
+    model: it sees Y), the MATLAB-bicubic enlargement first for a pre model, the model (in tiles
+    with a tile_size), then Cb and Cr enlarged by bicubic and the colours back."""
     upsampling, num_channels = check_model(model)
     working = images
     if num_channels == 1 and images.shape[1] == 3:
@@ -230,13 +224,11 @@ def check_model(model: nn.Module) -> tuple[str, int]:
 def receptive_field_radius(model: nn.Module, probe_size: int = 64) -> int:
     """How far (in model-input pixels) an input pixel can reach: the context a tile needs on each side.
 
-    A k x k convolution with dilation d lets an output pixel see (k - 1) / 2 * d pixels on each
-    side; stacked layers add up. Layers that run on a larger grid than the input (after a
-    PixelShuffle or a transposed convolution) count in input pixels: 1 pixel at 3x the resolution
-    is 1/3 of an input pixel. To see the layers in the order and at the resolution they run, the
-    model runs once on a blank probe_size x probe_size image with hooks on its convolutions. Skip
-    connections add nothing, so the sum is an upper bound. Not seen: functional convolutions and
-    layers that look at the whole image (pooling, attention), for which no margin is enough.
+    A k x k convolution with dilation d reaches (k - 1) / 2 * d pixels on each side; stacked layers
+    add up, and a layer on a grid 3x finer than the input (after a PixelShuffle) counts a third. The
+    model runs once on a blank image with hooks on its convolutions, to see them in the order and at
+    the resolution they run. Skips add nothing (an upper bound); functional convolutions and
+    layers that see the whole image (pooling, attention) are not seen: no margin suffices for those.
 
     >>> receptive_field_radius(nn.Sequential(nn.Conv2d(1, 8, kernel_size=9, padding=4),
     ...                                      nn.Conv2d(8, 1, kernel_size=5, padding=2)))

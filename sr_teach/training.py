@@ -82,25 +82,23 @@ class TrainConfig:
     raise_on_divergence: bool = False
 
     def __post_init__(self) -> None:
-        choices = {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "mixed_precision": PRECISIONS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(f"learning_rate must be a positive number, not {self.learning_rate!r}")
-        if not (isinstance(self.loss, str) or callable(self.loss)):
-            raise ValueError(f"loss must be a loss name or a callable, not {type(self.loss).__name__}")
-        for name in ("total_steps", "log_every", "decay_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)!r}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps cannot be negative, got {self.warmup_steps}")
-        if self.validation_every is not None and self.validation_every < 1:
-            raise ValueError(f"validation_every must be at least 1 or None, not {self.validation_every!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be positive or None, not {self.grad_clip!r}")
-        if self.divergence_factor is not None and not self.divergence_factor > 1:
-            raise ValueError(f"divergence_factor must be above 1 or None, not {self.divergence_factor!r}")
+        rules = [  # (field, whether its value is allowed, what is allowed)
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {LR_SCHEDULES}"),
+            ("mixed_precision", self.mixed_precision in PRECISIONS, f"one of {PRECISIONS}"),
+            ("learning_rate", self.learning_rate > 0 and math.isfinite(self.learning_rate), "a positive number"),
+            ("loss", isinstance(self.loss, str) or callable(self.loss), "a loss name or a callable"),
+            ("total_steps", self.total_steps >= 1, "at least 1"),
+            ("log_every", self.log_every >= 1, "at least 1"),
+            ("decay_every", self.decay_every >= 1, "at least 1"),
+            ("warmup_steps", self.warmup_steps >= 0, "0 or more"),
+            ("validation_every", self.validation_every is None or self.validation_every >= 1, "at least 1 or None"),
+            ("grad_clip", self.grad_clip is None or self.grad_clip > 0, "positive or None"),
+            ("divergence_factor", self.divergence_factor is None or self.divergence_factor > 1, "above 1 or None"),
+        ]
+        for name, allowed, what in rules:
+            if not allowed:
+                raise ValueError(f"{name} must be {what}, not {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain values for a checkpoint; a callable loss is stored by its name."""
@@ -260,7 +258,10 @@ class Trainer:
     def train(self, steps: int | None = None, seconds: float | None = None, progress: bool = False) -> History:
         """Train `steps` more steps and/or for `seconds`, whichever ends first (neither: up to
         config.total_steps). Call again to carry on. Returns `self.history`."""
-        config, last_step = self.config, self._last_step(steps)
+        if steps is not None and steps < 0:
+            raise ValueError(f"steps cannot be negative, got {steps}")
+        config = self.config
+        last_step = self.step + steps if steps is not None else config.total_steps
         self.stop_requested, self.stop_message = False, ""
         self.guard.start(self.model, self.step)
         self.model.train()
@@ -298,11 +299,6 @@ class Trainer:
         return self._finish(reason)
 
     # ---- the pieces of the loop
-    def _last_step(self, steps: int | None) -> int:
-        if steps is not None and steps < 0:
-            raise ValueError(f"steps cannot be negative, got {steps}")
-        return self.step + steps if steps is not None else self.config.total_steps
-
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._batches is None:
             self._batches = iter(self.sampler)
@@ -391,8 +387,8 @@ class Trainer:
         scores = []
         try:
             for input_image, target_image in self.validation_pairs:
-                input_batch = _as_batch(input_image).to(self.device)  # (1, C, h, w)
-                target_batch = _as_batch(target_image).float()  # (1, C, H, W), stays on the CPU
+                input_batch = (input_image if input_image.dim() == 4 else input_image[None]).to(self.device)
+                target_batch = (target_image if target_image.dim() == 4 else target_image[None]).float()
                 prediction = network(input_batch).float().clamp(0, 1).cpu()
                 scores.append(psnr(prediction, target_batch, crop_border=self.validation_border,
                                    y_channel=self.validation_y_channel))
@@ -417,6 +413,7 @@ class Trainer:
         if self.best_state is None:
             raise ValueError("no validation has run yet, so there is no best state to restore")
         self.model.load_state_dict(self.best_state)
+        self.guard.weights = None  # the next train() falls back on these weights
 
     # ---- saving and resuming
     def state_dict(self) -> dict[str, Any]:
@@ -466,11 +463,3 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
                                weight_decay=config.weight_decay)
     optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return optimizer(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-
-
-def _as_batch(image: torch.Tensor) -> torch.Tensor:
-    if image.dim() == 3:
-        return image[None]
-    if image.dim() != 4 or image.shape[0] != 1:
-        raise ValueError(f"a validation image must be (C, H, W) or (1, C, H, W), got {tuple(image.shape)}")
-    return image
