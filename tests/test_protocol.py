@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from sr_teach.datasets import BUNDLED, benchmark_images
 from sr_teach.degradations import downscale
 from sr_teach.evaluation import PUBLISHED_BICUBIC

@@ -1,35 +1,21 @@
-"""Gradient descent on 2-D loss surfaces: why the learning rate matters, before training a network.
+"""Gradient descent on 2-D loss surfaces (lesson 05): why the learning rate matters, before training a network.
 
 A network's loss depends on thousands of weights; here it depends on two, p = (x, y), so the whole
 surface fits on a contour plot and every step of the optimizer can be drawn. The optimizers are
 PyTorch's own (`torch.optim.SGD`, `torch.optim.Adam`) updating a 2-element tensor, exactly as they
-update a network's weights.
-
-The theory in a few lines. Near a minimum p* every smooth loss looks like a quadratic bowl,
-    L(p) = L(p*) + 1/2 (p - p*)^T H (p - p*),
-whose gradient is H (p - p*). One gradient-descent step p <- p - lr * grad multiplies the distance
-to p* along each eigenvector of the Hessian H (curvature lambda) by (1 - lr * lambda). The distance
-shrinks iff |1 - lr * lambda| < 1, that is 0 < lr < 2 / lambda, so with L the largest curvature:
-- lr < 1 / L: every direction shrinks monotonically (too small a lr: slowly);
-- 1 / L < lr < 2 / L: the steep direction flips sign at every step, zigzagging across the valley
-  (overshooting), but still converges;
-- lr > 2 / L: the steep direction grows by |1 - lr L| > 1 per step: divergence.
-Along the flattest direction (curvature mu) the distance shrinks by at best 1 - 2 mu / L per step,
-so a large condition number L / mu means slow convergence: what momentum and Adam are for.
+update a network's weights. `quadratic_bowl` explains why gradient descent diverges above lr = 2 / L.
+Everything that goes wrong (NaN, overflow, a loss that explodes) is reported in the returned
+`Trajectory`, never raised, so a slider can be dragged anywhere (`descent_playground`).
 
     trajectory = descend(quadratic_bowl(condition_number=10), "gradient descent", learning_rate=1.0, steps=50)
     trajectory.status, trajectory.message     # ("converged", "converged: ...")
-
-Everything that goes wrong (NaN, overflow, a loss that explodes) is reported in the returned
-`Trajectory`, never raised, so a slider can be dragged anywhere.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,7 +23,6 @@ import torch
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 # ----------------------------------------------------------------------------------- surfaces
 
@@ -91,6 +76,18 @@ def quadratic_bowl(
     condition_number is L / mu, how much flatter the valley's floor is than its walls. R turns the
     valley by angle_degrees, so that it does not line up with the axes: Adam, which scales each
     coordinate separately, would otherwise get the valley's shape for free.
+
+    Why it matters: near a minimum p* every smooth loss looks like such a bowl,
+        L(p) = L(p*) + 1/2 (p - p*)^T H (p - p*),
+    whose gradient is H (p - p*). One gradient-descent step p <- p - lr * grad multiplies the distance
+    to p* along each eigenvector of the Hessian H (curvature lambda) by (1 - lr * lambda). The distance
+    shrinks iff |1 - lr * lambda| < 1, that is 0 < lr < 2 / lambda, so with L the largest curvature:
+    - lr < 1 / L: every direction shrinks monotonically (too small a lr: slowly);
+    - 1 / L < lr < 2 / L: the steep direction flips sign at every step, zigzagging across the valley
+      (overshooting), but still converges;
+    - lr > 2 / L: the steep direction grows by |1 - lr L| > 1 per step: divergence.
+    Along the flattest direction (curvature mu) the distance shrinks by at best 1 - 2 mu / L per step,
+    so a large condition number L / mu means slow convergence: what momentum and Adam are for.
     """
     if not condition_number >= 1:
         raise ValueError(f"condition_number must be at least 1, not {condition_number}")
@@ -399,161 +396,3 @@ def plot_loss_curves(
     ax.set_xlabel("step")
     ax.set_ylabel("loss - minimum")
     ax.grid(True, alpha=0.3)
-
-
-# ------------------------------------------------------------------------- playground (state)
-
-
-@dataclass
-class PlaygroundSettings:
-    """What the playground's controls set; each field is one widget."""
-
-    surface: str = "quadratic bowl"  # a key of SURFACES
-    optimizer: str = "gradient descent"  # a key of OPTIMIZERS
-    learning_rate: float = 1.0  # the step size: try it below, near and above 2/L
-    momentum: float = 0.9  # SGD momentum or Adam's beta1 (unused by plain gradient descent)
-    steps: int = 50  # how many updates to take
-    condition_number: float = 10.0  # the quadratic bowl's L / mu: how elongated its valley is
-
-
-class DescentPlayground:
-    """The playground's state: settings in, a trajectory, a message and a figure out. No widgets here."""
-
-    def __init__(self, settings: PlaygroundSettings | None = None) -> None:
-        self.settings = settings if settings is not None else PlaygroundSettings()
-        self.trajectory: Trajectory = self.run()
-
-    @property
-    def surface(self) -> Surface:
-        return build_surface(self.settings.surface, self.settings.condition_number)
-
-    def update(self, **changes: float | int | str) -> Trajectory:
-        """Change some settings and run again. A new surface brings its own default learning rate
-        unless one is given too (Rosenbrock needs 1000 times less than the bowl)."""
-        known = {field.name for field in fields(PlaygroundSettings)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}; the playground has {sorted(known)}")
-        new_surface = "surface" in changes and changes["surface"] != self.settings.surface
-        self.settings = replace(self.settings, **changes)
-        if new_surface and "learning_rate" not in changes:
-            self.settings.learning_rate = self.surface.learning_rate
-        return self.run()
-
-    def run(self) -> Trajectory:
-        settings = self.settings
-        self.trajectory = descend(
-            self.surface, settings.optimizer, settings.learning_rate, settings.steps, settings.momentum
-        )
-        return self.trajectory
-
-    @property
-    def message(self) -> str:
-        return self.trajectory.message
-
-    def figure(self, dpi: int = 72) -> Figure:
-        """The contour plot with the trajectory, and the loss curve beside it (a matplotlib Figure)."""
-        from matplotlib.figure import Figure  # not pyplot: no global state, no inline display
-
-        surface, settings = self.surface, self.settings
-        figure = Figure(figsize=(9, 3.8), dpi=dpi, layout="constrained")
-        contour_ax, loss_ax = figure.subplots(1, 2)
-        plot_surface(surface, contour_ax, [self.trajectory])
-        title = f"{surface.name}: {settings.optimizer}, lr {settings.learning_rate:.3g}"
-        contour_ax.set_title(title, fontsize=9)
-        plot_loss_curves(surface, loss_ax, [self.trajectory])
-        loss_ax.set_title(self.trajectory.status, fontsize=9)
-        return figure
-
-    def png(self, dpi: int = 72) -> bytes:
-        """The figure as PNG bytes, for an ipywidgets.Image."""
-        buffer = io.BytesIO()
-        self.figure(dpi).savefig(buffer, format="png")
-        return buffer.getvalue()
-
-
-# -------------------------------------------------------------------------- playground (view)
-
-_STATUS_COLOURS = {
-    "converged": "green", "overshooting": "darkorange", "slow": "darkorange",
-    "local minimum": "darkorange", "diverged": "red",
-}
-
-
-class DescentPlaygroundView:
-    """Sliders and dropdowns bound to a DescentPlayground; redraws when a control is released.
-
-    display(DescentPlaygroundView().widget)
-    """
-
-    def __init__(self, playground: DescentPlayground | None = None) -> None:
-        import ipywidgets as widgets
-
-        self.playground = playground if playground is not None else DescentPlayground()
-        settings = self.playground.settings
-        style = {"description_width": "110px"}
-        self.surface = widgets.Dropdown(
-            options=list(SURFACES), value=settings.surface, description="surface", style=style
-        )
-        self.optimizer = widgets.Dropdown(
-            options=list(OPTIMIZERS), value=settings.optimizer, description="optimizer", style=style
-        )
-        self.learning_rate = widgets.FloatLogSlider(
-            value=settings.learning_rate, base=10, min=-5, max=1, step=0.05, description="learning rate",
-            readout_format=".3g", continuous_update=False, style=style,
-        )
-        self.momentum = widgets.FloatSlider(
-            value=settings.momentum, min=0.0, max=0.99, step=0.01, description="momentum / beta1",
-            continuous_update=False, style=style,
-        )
-        self.steps = widgets.IntSlider(
-            value=settings.steps, min=1, max=500, description="steps", continuous_update=False, style=style
-        )
-        self.condition_number = widgets.FloatLogSlider(
-            value=settings.condition_number, base=10, min=0, max=3, step=0.1, description="condition number",
-            readout_format=".3g", continuous_update=False, style=style,
-        )
-        self.image = widgets.Image(format="png")
-        self.message = widgets.HTML()
-        self._syncing = False
-        self.controls = {
-            "surface": self.surface, "optimizer": self.optimizer, "learning_rate": self.learning_rate,
-            "momentum": self.momentum, "steps": self.steps, "condition_number": self.condition_number,
-        }
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([
-            widgets.HBox([
-                widgets.VBox([self.surface, self.optimizer, self.condition_number]),
-                widgets.VBox([self.learning_rate, self.momentum, self.steps]),
-            ]),
-            self.message,
-            self.image,
-        ])
-        self.refresh()
-
-    def _on_change(self, change: dict) -> None:
-        if self._syncing:
-            return
-        name = next(name for name, control in self.controls.items() if control is change["owner"])
-        self.playground.update(**{name: change["new"]})
-        if name == "surface":  # the surface brought its own learning rate: show it on the slider
-            self._syncing = True
-            try:
-                self.learning_rate.value = self.playground.settings.learning_rate
-            finally:
-                self._syncing = False
-            # The log slider snaps to its grid; keep the playground on the value the slider shows.
-            if self.learning_rate.value != self.playground.settings.learning_rate:
-                self.playground.update(learning_rate=self.learning_rate.value)
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Show the playground's current trajectory: figure, message, and which controls apply."""
-        playground = self.playground
-        trajectory = playground.trajectory
-        colour = _STATUS_COLOURS[trajectory.status]
-        self.message.value = f"<b style='color:{colour}'>{trajectory.message}</b>"
-        self.image.value = playground.png()
-        self.momentum.disabled = playground.settings.optimizer == "gradient descent"
-        self.condition_number.disabled = playground.settings.surface != "quadratic bowl"

@@ -1,18 +1,14 @@
-"""The evaluation protocol, one choice at a time: how many dB each convention moves a PSNR.
+"""The evaluation protocol (lesson 02), one choice at a time: how many dB each convention moves a PSNR.
 
-"Bicubic on Set5 x2: 33.66 dB" is only comparable with another number measured the same way:
-on the Y channel, with `scale` border pixels cut off, on 8-bit images, gray images as gray, with LR
-inputs made by MATLAB's bicubic `imresize` (see `sr_teach.metrics`). `ProtocolExplorer` measures an
-upscaler under any mix of those choices and, for every alternative, the difference it makes
-relative to the standard protocol. `ProtocolExplorerView` puts it behind dropdowns (notebook 02).
+"Bicubic on Set5 x2: 33.66 dB" is only comparable with another number measured the same way: on
+the Y channel, `scale` border pixels cut off, 8-bit images, gray as gray, LR inputs made by MATLAB's
+bicubic `imresize` (see `sr_teach.metrics`). `ProtocolExplorer` measures an upscaler under any mix
+of those choices and what each alternative changes; `ProtocolExplorerView` puts it behind dropdowns.
+`equal_psnr_distortions` builds distortions of equal PSNR but different structure: the case for SSIM.
 
     explorer = ProtocolExplorer("bundled", scale=2)
     print(explorer.delta_table())        # every alternative choice, in dB from the standard
     explorer.set(y_channel=False)        # measure on RGB instead
-    print(explorer.summary())
-
-The module also builds distortions of equal MSE (so equal PSNR) but very different structure,
-the classic case for SSIM.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ the same comparison as a static figure for viewers that cannot run widgets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 import torch
 from matplotlib.figure import Figure
 
