@@ -34,10 +34,6 @@ from sr_teach.interpolation import resize
 
 
 
-def _standard_augmentation() -> AugmentConfig:
-    return AugmentConfig(hflip=True, vflip=True, rot90=True)
-
-
 @dataclass
 class DataConfig:
     """What the training batches look like."""
@@ -51,7 +47,8 @@ class DataConfig:
     num_channels: int = 1  # 1 = the luma Y of YCbCr, as SRCNN/ESPCN/VDSR train; 3 = RGB, as EDSR
     pre_upsample: bool = False  # True for SRCNN/VDSR: the input is the LR bicubic-upscaled to the HR size
     degradation: DegradationConfig = field(default_factory=DegradationConfig)  # defines the task to undo
-    augment: AugmentConfig = field(default_factory=_standard_augmentation)  # flips + quarter turns: exact
+    # flips + quarter turns: exact, and 8 times the data
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(hflip=True, vflip=True, rot90=True))
     seed: int = 0  # the same seed gives the same batches, so runs can be compared and repeated
 
     def __post_init__(self) -> None:
@@ -61,15 +58,10 @@ class DataConfig:
         if not self.scales:
             raise ValueError("scales needs at least one scale, e.g. (3,)")
         if self.patch_size < 1 or self.batch_size < 1:
-            raise ValueError(
-                f"patch_size and batch_size must be positive, not {self.patch_size}, {self.batch_size}"
-            )
-        if self.hr_patch_size is not None and (
-            self.hr_patch_size < 1 or any(self.hr_patch_size % scale for scale in self.scales)
-        ):
-            raise ValueError(
-                f"hr_patch_size {self.hr_patch_size} must be a positive multiple of every scale {self.scales}"
-            )
+            raise ValueError(f"patch_size and batch_size must be positive, not {self.patch_size}, {self.batch_size}")
+        hr_patch = self.hr_patch_size
+        if hr_patch is not None and (hr_patch < 1 or any(hr_patch % scale for scale in self.scales)):
+            raise ValueError(f"hr_patch_size {hr_patch} must be a positive multiple of every scale {self.scales}")
         if self.num_channels not in (1, 3):
             raise ValueError(f"num_channels must be 1 (Y channel) or 3 (RGB), not {self.num_channels}")
 
@@ -134,21 +126,13 @@ def _load_images(
         kept_paths.append(Path(path))
         images.append(image)
     if unreadable:
-        warnings.warn(
-            f"Skipped {len(unreadable)} unreadable image(s): " + "; ".join(unreadable), stacklevel=3
-        )
+        warnings.warn(f"Skipped {len(unreadable)} unreadable image(s): " + "; ".join(unreadable), stacklevel=3)
     if too_small:
-        warnings.warn(
-            f"Skipped {len(too_small)} image(s) smaller than {min_size}x{min_size} pixels ({why_min_size}): "
-            + "; ".join(too_small),
-            stacklevel=3,
-        )
+        warnings.warn(f"Skipped {len(too_small)} image(s) smaller than {min_size}x{min_size} pixels ({why_min_size}): "
+                      + "; ".join(too_small), stacklevel=3)
     if not images:
-        raise ValueError(
-            f"None of the {len(paths)} image(s) can be used for training"
-            f" ({len(unreadable)} unreadable, {len(too_small)} smaller than {min_size}x{min_size} pixels:"
-            f" {why_min_size})"
-        )
+        raise ValueError(f"None of the {len(paths)} image(s) can be used for training ({len(unreadable)} unreadable, "
+                         f"{len(too_small)} smaller than {min_size}x{min_size} pixels: {why_min_size})")
     return kept_paths, images
 
 
@@ -162,7 +146,7 @@ def crop_pair(
     scale times as large at scale * (top, left). Both must fit in their images."""
     lr_height, lr_width = lr_image.shape[-2:]
     if not (0 <= top <= lr_height - patch_size and 0 <= left <= lr_width - patch_size):
-        raise ValueError(f"an LR patch of {patch_size} at ({top}, {left}) does not fit in a {lr_height}x{lr_width} image")
+        raise ValueError(f"an LR patch of {patch_size} at ({top}, {left}) does not fit in {lr_height}x{lr_width}")
     if hr_image.shape[-2] < lr_height * scale or hr_image.shape[-1] < lr_width * scale:
         raise ValueError(f"the HR image {tuple(hr_image.shape[-2:])} is smaller than {scale} times the LR image "
                          f"{lr_height}x{lr_width}")
@@ -182,9 +166,7 @@ def margin_for(scale: int, blur_sigma: float = 0.0) -> int:
     return 2 + math.ceil(blur_radius / scale)
 
 
-def _aligned_region(
-    top: int, patch_size: int, margin: int, scale: int, lr_length: int
-) -> tuple[int, int, int]:
+def _aligned_region(top: int, patch_size: int, margin: int, scale: int, lr_length: int) -> tuple[int, int, int]:
     """Along one axis: (HR start, HR length, LR offset of the patch in it) of a margin region."""
     region = min(patch_size + 2 * margin, lr_length)  # in LR pixels
     start = min(max(top - margin, 0), lr_length - region)
@@ -337,9 +319,10 @@ class PatchSampler:
         key = (draw.image_index, scale)
         if key not in self._shrunk_images:
             hr_image = mod_crop(image, scale).float() / 255
-            self._shrunk_images[key] = shrink(hr_image[None], scale, self.config.degradation)[0]  # (C, H / s, W / s) float32
+            self._shrunk_images[key] = shrink(hr_image[None], scale, self.config.degradation)[0]  # (C, H / s, W / s)
         top, left = self._lr_position(draw, image, scale)
-        lr_patch, hr_patch = crop_pair(self._shrunk_images[key], image, top, left, self.config.lr_patch_size(scale), scale)
+        patch = self.config.lr_patch_size(scale)
+        lr_patch, hr_patch = crop_pair(self._shrunk_images[key], image, top, left, patch, scale)
         return lr_patch, hr_patch.float() / 255
 
     def _cut_and_shrink(self, draws: list[_PatchDraw], scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
