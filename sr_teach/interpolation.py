@@ -93,50 +93,15 @@ def resize_matrix(
     return matrix
 
 
-def output_size(
-    in_size: tuple[int, int], scale: float | None, size: tuple[int, int] | None
-) -> tuple[int, int]:
+def output_size(in_size: tuple[int, int], scale: float | None, size: tuple[int, int] | None) -> tuple[int, int]:
     """The (H, W) a resize produces: `size` if given, else ceil(scale * input size), as MATLAB."""
     if size is None:
-        if scale is None or scale <= 0:
+        if scale is None or not 0 < scale < math.inf:
             raise ValueError(f"give a positive scale or an output size, not scale={scale}")
         size = (math.ceil(in_size[0] * scale), math.ceil(in_size[1] * scale))
     if min(size) < 1:
-        raise ValueError(
-            f"resizing {in_size[0]}x{in_size[1]} by {scale} gives an empty image; the image is too small"
-        )
+        raise ValueError(f"resizing {in_size[0]}x{in_size[1]} by {scale} gives an empty image; the image is too small")
     return int(size[0]), int(size[1])
-
-
-def imresize(
-    image: torch.Tensor,
-    scale: float | None = None,
-    size: tuple[int, int] | None = None,
-    kernel: str = "bicubic",
-    antialiasing: bool = True,
-) -> torch.Tensor:
-    """MATLAB's `imresize(image, scale)` or `imresize(image, [H, W])` for (..., C, H, W) tensors.
-
-    Computed in float64 and not clamped (bicubic can overshoot [0, 1] a little, as in MATLAB before
-    it converts back to uint8). With `scale`, the output size is ceil(scale * input size).
-    """
-    in_height, in_width = image.shape[-2:]
-    out_height, out_width = output_size((in_height, in_width), scale, size)
-    if size is None:
-        scale_h = scale_w = float(scale)
-    else:
-        scale_h, scale_w = out_height / in_height, out_width / in_width
-    dtype = image.dtype
-    result = image.to(torch.float64)
-    # MATLAB resizes along the dimension that shrinks most first (rows first on a tie); doing so
-    # keeps the intermediate image small.
-    matrix_h = resize_matrix(in_height, out_height, scale_h, kernel, antialiasing).to(image.device)
-    matrix_w = resize_matrix(in_width, out_width, scale_w, kernel, antialiasing).to(image.device)
-    if scale_h <= scale_w:
-        result = (matrix_h @ result) @ matrix_w.T  # rows, then columns
-    else:
-        result = matrix_h @ (result @ matrix_w.T)  # columns, then rows
-    return result.to(dtype)
 
 
 def resize(
@@ -148,27 +113,38 @@ def resize(
 ) -> torch.Tensor:
     """Resize a (C, H, W) or (B, C, H, W) image in [0, 1] by `scale` (or to `size`) with `method`.
 
-    scale > 1 enlarges (x2, x3, x4, x8 or any non-integer factor), scale < 1 shrinks.
-    See the module docstring for the methods. The result is clamped to [0, 1] unless clamp=False.
+    scale > 1 enlarges (x2, x3, x4, x8 or any non-integer factor), scale < 1 shrinks; the output
+    is ceil(scale * input size). The MATLAB kernels (KERNELS) compute `resize_matrix` along rows and
+    columns in float64, as MATLAB's `imresize(image, scale)`; clamp=False keeps the small overshoot
+    past [0, 1] that MATLAB has before it converts back to uint8.
 
     >>> resize(torch.rand(3, 10, 10), scale=2.5).shape
     torch.Size([3, 25, 25])
     """
     if method not in METHODS:
         raise ValueError(f"unknown resize method {method!r}; choose one of {', '.join(METHODS)}")
-    assert image.dim() in (3, 4), f"expected (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}"
+    if image.dim() not in (3, 4):
+        raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
+    (in_height, in_width), (out_height, out_width) = image.shape[-2:], output_size(image.shape[-2:], scale, size)
     if method in KERNELS:
-        result = imresize(image, scale=scale, size=size, kernel=method)
-    else:
-        size = output_size(tuple(image.shape[-2:]), scale, size)
-        if method == "pil_bicubic":
-            result = _pil_resize(image, size)
+        scale_h, scale_w = (scale, scale) if size is None else (out_height / in_height, out_width / in_width)
+        matrix_h = resize_matrix(in_height, out_height, scale_h, method).to(image.device)
+        matrix_w = resize_matrix(in_width, out_width, scale_w, method).to(image.device)
+        result = image.to(torch.float64)
+        # MATLAB resizes along the dimension that shrinks most first (rows on a tie): a smaller middle image.
+        if scale_h <= scale_w:
+            result = (matrix_h @ result) @ matrix_w.T  # rows, then columns
         else:
-            batch = image if image.dim() == 4 else image[None]
-            mode = method.removeprefix("torch_")
-            options = {} if mode == "area" else {"align_corners": False}
-            result = F.interpolate(batch, size=size, mode=mode, **options)
-            result = result if image.dim() == 4 else result[0]
+            result = matrix_h @ (result @ matrix_w.T)  # columns, then rows
+        result = result.to(image.dtype)
+    elif method == "pil_bicubic":
+        result = _pil_resize(image, (out_height, out_width))
+    else:
+        batch = image if image.dim() == 4 else image[None]
+        mode = method.removeprefix("torch_")
+        options = {} if mode == "area" else {"align_corners": False}
+        result = F.interpolate(batch, size=(out_height, out_width), mode=mode, **options)
+        result = result if image.dim() == 4 else result[0]
     return result.clamp(0, 1) if clamp else result
 
 

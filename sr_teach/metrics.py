@@ -72,11 +72,6 @@ def psnr(
     return (10 * torch.log10(1.0 / mse)).float()
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """The 2-D Gaussian window of SSIM (Wang et al. 2004 use 11 x 11, sigma = 1.5), summing to 1."""
-    return gaussian_kernel(sigma, size)
-
-
 def protocol_psnr(sr_image: torch.Tensor, hr_image: torch.Tensor, scale: int) -> torch.Tensor:
     """PSNR as the published SR tables measure it: 8-bit output, luma Y, a border of `scale` pixels
     cropped. Shape (B,), or a 0-d tensor for one (C, H, W) image."""
@@ -109,7 +104,7 @@ def ssim(
     channels = x.shape[1]
     # The window is an outer product of two 1-D Gaussians, so a column pass then a row pass give the
     # same local means as one 11 x 11 pass, about 5 times faster in float64 on a CPU.
-    window = gaussian_window().to(x.device)
+    window = gaussian_kernel(sigma=1.5, size=11).to(x.device)  # Wang et al.'s window, summing to 1
     column = window.sum(dim=1).view(1, 1, 11, 1).expand(channels, 1, 11, 1)
     row = window.sum(dim=0).view(1, 1, 1, 11).expand(channels, 1, 1, 11)
 

@@ -13,7 +13,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from sr_teach.degradations import downscale
 from sr_teach.images import load_sample
 from sr_teach.interpolation import resize
-from sr_teach.metrics import gaussian_window, prepare, psnr, ssim
+from sr_teach.degradations import gaussian_kernel
+from sr_teach.metrics import prepare, psnr, ssim
 
 
 def random_image(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -121,7 +122,7 @@ def skimage_ssim(x: np.ndarray, y: np.ndarray, **options) -> float:
 
 
 def test_ssim_window_is_wang_et_al() -> None:
-    window = gaussian_window()
+    window = gaussian_kernel(sigma=1.5, size=11)
     assert window.shape == (11, 11)
     assert float(window.sum()) == pytest.approx(1.0, abs=1e-12)
     assert float(window[5, 5] / window[5, 6]) == pytest.approx(math.exp(1 / (2 * 1.5**2)))
