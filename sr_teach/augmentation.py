@@ -278,33 +278,29 @@ def adjust_gamma(image: torch.Tensor, gamma: float | torch.Tensor) -> torch.Tens
     return image.clamp(0, 1) ** _per_image(gamma, image)
 
 
+# Value changes in a fixed order: (field of AugmentChoice, its "no change" value, the adjustment).
+PHOTOMETRIC_STEPS = (
+    ("brightness_factor", 1.0, adjust_brightness),
+    ("contrast_factor", 1.0, adjust_contrast),
+    ("hue_degrees", 0.0, adjust_hue),
+    ("gamma", 1.0, adjust_gamma),
+)
+
+
 def apply_photometric(image: torch.Tensor, choice: AugmentChoice) -> torch.Tensor:
-    """Apply the value changes of `choice`, in a fixed order: brightness, contrast, hue, gamma."""
-    if choice.brightness_factor != 1.0:
-        image = adjust_brightness(image, choice.brightness_factor)
-    if choice.contrast_factor != 1.0:
-        image = adjust_contrast(image, choice.contrast_factor)
-    if choice.hue_degrees != 0.0:
-        image = adjust_hue(image, choice.hue_degrees)
-    if choice.gamma != 1.0:
-        image = adjust_gamma(image, choice.gamma)
+    """Apply the value changes of `choice` to an image (or a whole batch): brightness, contrast, hue, gamma."""
+    for name, neutral, adjust in PHOTOMETRIC_STEPS:
+        if getattr(choice, name) != neutral:
+            image = adjust(image, getattr(choice, name))
     return image
 
 
 def apply_photometric_batch(batch: torch.Tensor, choices: list[AugmentChoice]) -> torch.Tensor:
-    """`apply_photometric` with a different choice for each image of a batch: (B, C, H, W), B choices.
-
-    The same as a loop over the images (up to float rounding), in one pass per adjustment.
-    """
+    """`apply_photometric` with a different choice for each image of a (B, C, H, W) batch: the same as
+    a loop over the images (up to float rounding), in one pass per adjustment."""
     if len(choices) != batch.shape[0]:
         raise ValueError(f"{len(choices)} choices for a batch of {batch.shape[0]} images")
-    steps = (
-        ("brightness_factor", 1.0, adjust_brightness),
-        ("contrast_factor", 1.0, adjust_contrast),
-        ("hue_degrees", 0.0, adjust_hue),
-        ("gamma", 1.0, adjust_gamma),
-    )
-    for name, neutral, adjust in steps:
+    for name, neutral, adjust in PHOTOMETRIC_STEPS:
         values = [getattr(choice, name) for choice in choices]
         if any(value != neutral for value in values):
             batch = adjust(batch, torch.tensor(values, dtype=torch.float64))

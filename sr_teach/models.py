@@ -127,7 +127,8 @@ def icnr_(
         raise ValueError(f"icnr_ needs a Conv2d weight (out, in, kH, kW) with a multiple of {scale * scale} "
                          f"output channels, got shape {tuple(weight.shape)}")
     out_channels, *rest = weight.shape
-    sub_kernel = init(torch.empty(out_channels // (scale * scale), *rest, dtype=weight.dtype, device=weight.device))
+    sub_kernel = torch.empty(out_channels // (scale * scale), *rest, dtype=weight.dtype, device=weight.device)
+    init(sub_kernel)
     # PixelShuffle sends channel c * scale**2 + k to output channel c: each kernel repeats scale**2 times in a row.
     with torch.no_grad():
         return weight.copy_(sub_kernel.repeat_interleave(scale * scale, dim=0))
