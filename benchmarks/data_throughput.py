@@ -4,7 +4,7 @@ The question: on a 2-core CPU, does training wait for data? For each data settin
 sampler's time per batch and the time of one training step (forward + backward + Adam) of
 - ESPCN (Shi et al. 2016; 5x5x64, 3x3x32, 3x3x(C s^2), pixel shuffle), which runs on the LR patch,
 - SRCNN (Dong et al. 2014; 9x9x64, 5x5x32, 5x5xC), which runs on the pre-upsampled input,
-and then a short training loop with and without the background prefetch thread.
+and then a short training loop with the batches made inline, as the Trainer does.
 
     PYTHONPATH=. .venv/bin/python benchmarks/data_throughput.py            # torch's default threads
     PYTHONPATH=. .venv/bin/python benchmarks/data_throughput.py --threads 1
@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from sr_teach.augmentation import AugmentConfig
-from sr_teach.data import DataConfig, PatchSampler, find_images
+from sr_teach.data import DataConfig, PatchSampler
+from sr_teach.datasets import find_images
 from sr_teach.images import data_folder
 
 
@@ -85,22 +86,22 @@ def training_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) ->
 
 def training_loop_milliseconds(paths: list[Path], config: DataConfig, steps: int) -> float:
     """Wall-clock milliseconds per step of an ESPCN training loop that takes its batches from a sampler."""
-    with PatchSampler(paths, config) as sampler:
-        model = espcn(config.num_channels, config.scales[0])
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sampler = PatchSampler(paths, config)
+    model = espcn(config.num_channels, config.scales[0])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-        def train_step() -> None:
-            input_batch, target_batch = sampler.next_batch()
-            optimizer.zero_grad(set_to_none=True)
-            nn.functional.mse_loss(model(input_batch), target_batch).backward()
-            optimizer.step()
+    def train_step() -> None:
+        input_batch, target_batch = sampler.next_batch()
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.mse_loss(model(input_batch), target_batch).backward()
+        optimizer.step()
 
-        for _ in range(2 * len(paths)):  # warm up, and shrink every photo once
-            train_step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            train_step()
-        return 1000 * (time.perf_counter() - start) / steps
+    for _ in range(2 * len(paths)):  # warm up, and shrink every photo once
+        train_step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step()
+    return 1000 * (time.perf_counter() - start) / steps
 
 
 def default_folder() -> Path:
@@ -179,22 +180,13 @@ def main() -> None:
         f"\nphotos in memory (RGB): {megabytes:.0f} MB as uint8, would be {4 * megabytes:.0f} MB as float32"
     )
 
-    # The end-to-end question: an ESPCN training loop, its batches made inline or by the prefetch thread.
+    # The end-to-end question: an ESPCN training loop with its batches made inline.
     steps = max(20, repeats // 2)
     print(f"\nESPCN training loop, {steps} steps, Y channel, LR input, ms per step (wall):")
     for name, augment in (("flips+rot90 (shortcut)", flips), ("+ value jitter", jitter)):
-        timings = []
-        for prefetch in (0, 2):
-            config = DataConfig(
-                scales=(scale,),
-                patch_size=arguments.patch_size,
-                batch_size=arguments.batch_size,
-                augment=augment,
-                prefetch=prefetch,
-            )
-            timings.append(training_loop_milliseconds(paths, config, steps))
-        print(f"  {name:<24} inline {timings[0]:7.2f}   prefetch=2 {timings[1]:7.2f}")
-
+        config = DataConfig(scales=(scale,), patch_size=arguments.patch_size, batch_size=arguments.batch_size,
+                            augment=augment)
+        print(f"  {name:<24} {training_loop_milliseconds(paths, config, steps):7.2f}")
 
 if __name__ == "__main__":
     main()
