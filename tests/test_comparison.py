@@ -393,6 +393,14 @@ def test_before_after_view_train_upload_and_scale(photo_folder: Path):
     assert view.use_as.value is True and state.result.hr_image is not None
 
 
+def test_a_train_click_that_cannot_train_says_why(tmp_path: Path):
+    state = BeforeAfter(sample="coins", scale=2, max_output_side=64, training_data=(str(tmp_path / "nowhere"),))
+    view = BeforeAfterView(state)
+    view.train_button.click()
+    assert state.training is None and "cannot train" in view.status.value
+    assert not view.train_button.disabled
+
+
 def test_the_stop_button_ends_a_background_run_and_keeps_its_model(photo_folder: Path):
     state = BeforeAfter(sample="coins", scale=2, max_output_side=64, training_seconds=600,
                         training_data=(str(photo_folder),), training_chunks=600)

@@ -350,7 +350,11 @@ class BeforeAfterView(WidgetView):
     def _on_train(self, _button: Any = None) -> None:
         if self.state.training is not None and self.state.training.running:
             return  # already training
-        training = self.state.start_training()
+        try:
+            training = self.state.start_training()
+        except (OSError, ValueError, RuntimeError) as error:  # say it on screen: a click has nobody to raise to
+            self.status.value = _escape(f"cannot train: {error}")
+            return
         training.add_listener(self._on_training_progress)
         self.train_button.disabled, self.stop_button.disabled = True, False
         self.status.value = f"training ESPCN at x{training.experiment.config.scale}..."
