@@ -27,26 +27,24 @@ class DivergenceGuard:
     """Catches a loss that becomes NaN/inf or explodes, and puts back the last weights that gave a
     good loss, so a too-large learning rate is a lesson on screen rather than a broken network.
 
-    `remember` copies the weights whose loss was just checked (into one reused buffer); `check`
-    looks at the newest losses; `restore` puts the copy back and clears the optimizer's averages.
+    It keeps two copies of the weights (two buffers, reused): the newest, taken when a train() call
+    starts and at every log point whose losses were good, and the one before it. The loss of step s
+    is computed with the weights after s - 1 updates, so the newest copy is good if the first bad
+    loss came after its own; otherwise the copy before it is.
     """
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
-        self.weights: dict[str, torch.Tensor] | None = None
-        self.weights_step = 0  # updates done when the copy was taken
+        self.copies: list[tuple[int, dict[str, torch.Tensor]]] = []  # (updates done, weights), newest last
         self.smoothed_loss: float | None = None  # running mean over about 10 steps
         self.best_smoothed_loss: float | None = None
         self.diverged = False
 
-    def start(self, model: nn.Module, step: int) -> None:
-        """At the start of a train() call: a first copy to fall back on, if there is none yet."""
-        self.diverged = False
-        if self.weights is None:
-            self.remember(model, step)
-
     def remember(self, model: nn.Module, step: int) -> None:
-        self.weights, self.weights_step = copy_weights(model, into=self.weights), step
+        """Copy the weights after `step` updates, into the older buffer (no new memory after the first two)."""
+        reused = self.copies.pop(0)[1] if len(self.copies) == 2 else None
+        self.copies.append((step, copy_weights(model, into=reused)))
+        self.diverged = False
 
     def check(self, losses: list[float], steps: list[int], learning_rates: list[float]) -> str | None:
         """None if every loss is fine, else the message that explains the divergence."""
@@ -63,21 +61,26 @@ class DivergenceGuard:
                 self.best_smoothed_loss = min(self.smoothed_loss, best if best is not None else math.inf)
                 continue
             self.diverged = True
+            # the newest copy whose own loss (at the step after it) was good, else the oldest there is
+            self.restored_step = next((saved for saved, _ in reversed(self.copies) if saved + 1 < step),
+                                      self.copies[0][0])
             return (f"loss became {problem} at step {step} with learning rate {learning_rate:g}; weights "
-                    f"restored from step {self.weights_step}; try a smaller learning rate such as "
+                    f"restored from step {self.restored_step}; try a smaller learning rate such as "
                     f"{self.config.learning_rate / 10:g}")
         return None
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        model.load_state_dict(self.weights)
-        optimizer.state.clear()  # Adam's running averages hold NaN or huge values now: start afresh
+        """Put back the copy `check` chose, and clear the optimizer's averages (they hold NaN or huge values)."""
+        step, weights = next(copy for copy in self.copies if copy[0] == self.restored_step)
+        model.load_state_dict(weights)
+        self.copies = [(step, weights)]
+        optimizer.state.clear()
 
     def state_dict(self) -> dict[str, float | None]:
         return {"smoothed_loss": self.smoothed_loss, "best_smoothed_loss": self.best_smoothed_loss}
 
     def load_state_dict(self, state: Mapping[str, float | None]) -> None:
         self.smoothed_loss, self.best_smoothed_loss = state.get("smoothed_loss"), state.get("best_smoothed_loss")
-        self.weights = None  # the next train() starts from the loaded weights
 
 
 class MixedPrecision:

@@ -263,7 +263,7 @@ class Trainer:
         config = self.config
         last_step = self.step + steps if steps is not None else config.total_steps
         self.stop_requested, self.stop_message = False, ""
-        self.guard.start(self.model, self.step)
+        self.guard.remember(self.model, self.step)  # the weights to fall back on if the first steps fail
         self.model.train()
         self._start_timing(seconds, progress, last_step)
         self._emit("train_start", None)
@@ -413,7 +413,6 @@ class Trainer:
         if self.best_state is None:
             raise ValueError("no validation has run yet, so there is no best state to restore")
         self.model.load_state_dict(self.best_state)
-        self.guard.weights = None  # the next train() falls back on these weights
 
     # ---- saving and resuming
     def state_dict(self) -> dict[str, Any]:

@@ -303,8 +303,8 @@ def test_nan_loss_stops_and_restores_the_last_good_weights():
 
 
 def test_nan_right_after_a_copy_still_restores_checked_weights():
-    # Copies are only taken of weights whose loss was just checked, so a NaN at the very next step
-    # (31, right after the copy at the log point of step 30) still restores good weights.
+    # The copy at the log point of step 30 holds the weights after 29 updates, whose loss (step 30's)
+    # was checked and good, so a NaN at the very next step still restores them.
     trainer = Trainer(make_model(), random_batches(nan_at_step=31), config(log_every=10))
     with pytest.warns(DivergenceWarning, match="at step 31 .* restored from step 29"):
         trainer.train(steps=100)
@@ -405,3 +405,28 @@ def test_early_loss_jump_of_a_fresh_network_is_not_called_divergence():
     trainer.loss_function = lambda prediction, target: next(losses) + 0 * prediction.sum()
     history = trainer.train(steps=20)
     assert history.stop_reason == "steps", history.stop_message
+
+
+def test_a_failed_call_puts_back_the_weights_it_started_from():
+    """What a lesson shows: good weights, then a far too large learning rate for a few steps. The run
+    diverges and the weights are those from before the failed call, not from its first steps."""
+    trainer = Trainer(make_model(), random_batches(), config(log_every=10))
+    trainer.train(steps=20)
+    before = weights(trainer.model)
+    trainer.config.learning_rate = 1e4
+    with pytest.warns(DivergenceWarning, match="restored from step 20"):
+        history = trainer.train(steps=30)
+    assert history.stop_reason == "diverged"
+    assert_same_weights(weights(trainer.model), before)
+
+
+def test_nan_at_the_first_step_of_a_call_falls_back_to_the_copy_before():
+    # The call starts from weights after 20 updates; a NaN at step 21 is the loss of those very
+    # weights, so the guard goes back to the copy of the log point before (after 19 updates).
+    trainer = Trainer(make_model(), random_batches(nan_at_step=21), config(log_every=10))
+    trainer.train(steps=20)
+    with pytest.warns(DivergenceWarning, match="at step 21 .* restored from step 19"):
+        trainer.train(steps=10)
+    reference = Trainer(make_model(), random_batches(), config(log_every=10))
+    reference.train(steps=19)
+    assert_same_weights(weights(trainer.model), weights(reference.model))
