@@ -415,23 +415,28 @@ class PostUpsamplingNet(SRModel):
         for _ in range(self.config.num_body_layers):
             body_layers += [nn.Conv2d(width, width, kernel_size=3, padding=1), nn.ReLU()]
         self.body = nn.Sequential(*body_layers)
+        kernel_size = self.config.transposed_kernel_size or 3 * scale
+        if self.config.upsampler == "pixel_shuffle":
+            self.upsampler = nn.Sequential(
+                nn.Conv2d(width, channels * scale * scale, kernel_size=3, padding=1), nn.PixelShuffle(scale)
+            )
+        else:
+            padding, output_padding = transposed_conv_padding(kernel_size=kernel_size, scale=scale)
+            self.upsampler = nn.ConvTranspose2d(width, channels, kernel_size=kernel_size, stride=scale,
+                                                padding=padding, output_padding=output_padding)
+
         for module in [*self.head, *self.body]:
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
         if self.config.upsampler == "pixel_shuffle":
-            convolution = nn.Conv2d(width, channels * scale * scale, kernel_size=3, padding=1)
+            convolution = self.upsampler[0]
             if self.config.icnr:
                 icnr_(convolution.weight, scale)
             else:
                 nn.init.kaiming_normal_(convolution.weight)
             nn.init.zeros_(convolution.bias)  # one bias per sub-pixel would bring the checkerboard back
-            self.upsampler = nn.Sequential(convolution, nn.PixelShuffle(scale))
         else:
-            kernel_size = self.config.transposed_kernel_size or 3 * scale
-            padding, output_padding = transposed_conv_padding(kernel_size=kernel_size, scale=scale)
-            self.upsampler = nn.ConvTranspose2d(width, channels, kernel_size=kernel_size, stride=scale,
-                                                padding=padding, output_padding=output_padding)
             # Each output pixel sums about width (kernel_size / scale)^2 inputs: the He std for that
             # fan-in (kaiming_normal_ would read the fan-in of a transposed weight wrongly).
             nn.init.normal_(self.upsampler.weight, mean=0.0, std=math.sqrt(2.0 / (width * (kernel_size / scale) ** 2)))

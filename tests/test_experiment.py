@@ -106,6 +106,14 @@ def test_pre_upsampling_experiment_learns_several_scales(photo_folder: Path, tmp
     assert experiment.trainer.validation_border == 3
 
 
+def test_an_experiment_without_validation_trains_and_saves_its_latest_weights(photo_folder: Path, tmp_path: Path) -> None:
+    experiment = Experiment(small_config(photo_folder, validation_fraction=0.0))
+    assert experiment.validation_paths == [] and experiment.trainer.validation_pairs == []
+    history = experiment.train(steps=3)
+    assert history.stop_reason == "steps" and history.validation_step == []
+    assert load_model(experiment.save(tmp_path / "no_validation.pt"), scale=2).scale == 2
+
+
 def test_post_upsampling_experiment_refuses_several_scales(photo_folder: Path) -> None:
     with pytest.raises(ValueError, match="one model per scale"):
         Experiment(small_config(photo_folder, extra_scales=(3,)))
