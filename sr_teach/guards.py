@@ -4,12 +4,11 @@
   good loss, and says which learning rate to try; a too-large learning rate is a lesson, not a crash.
 - `StopSignals`: Ctrl-C (a notebook's interrupt) and SIGTERM (a cluster ending a job) stop the run
   after the current step, so nothing is lost.
-- `MixedPrecision`: 16-bit arithmetic on a GPU, with loss scaling so small fp16 gradients survive.
+- `mixed_precision_dtype`: whether to compute in 16 bits (on a GPU), and in which.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import threading
@@ -83,49 +82,19 @@ class DivergenceGuard:
         self.smoothed_loss, self.best_smoothed_loss = state.get("smoothed_loss"), state.get("best_smoothed_loss")
 
 
-class MixedPrecision:
-    """16-bit arithmetic where it is safe: autocast for the forward pass, loss scaling for fp16.
+def mixed_precision_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The 16-bit type autocast computes in, or None for float32 throughout.
 
-    "auto" is bf16 on CUDA GPUs that have it, else fp16; on the CPU and MPS it is off (CPU autocast
-    slows convolutions down). Off, every method passes through, so the loop reads the same.
+    "auto" is bf16 on CUDA GPUs that have it, else fp16 (which then needs PyTorch's GradScaler, so
+    that small gradients do not round to zero); on the CPU and MPS it is off, since CPU autocast
+    slows convolutions down.
     """
-
-    def __init__(self, setting: str, device: torch.device) -> None:
-        if setting == "fp16" and device.type != "cuda":
-            raise ValueError(f"fp16 mixed precision needs a CUDA device, not {device}; use 'bf16' or 'off'")
-        if setting == "auto":
-            use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-            setting = ("bf16" if use_bf16 else "fp16") if device.type == "cuda" else "off"
-        self.dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
-        self.device_type = device.type
-        # fp16 needs loss scaling so that small gradients do not round to zero; bf16 does not.
-        self.scaler = torch.amp.GradScaler(device.type) if self.dtype == torch.float16 else None
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
-
-    def scale(self, loss: torch.Tensor) -> torch.Tensor:
-        return loss if self.scaler is None else self.scaler.scale(loss)
-
-    def unscale_(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.scaler is not None:
-            self.scaler.unscale_(optimizer)
-
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.scaler is None:
-            optimizer.step()
-        else:
-            self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-            self.scaler.update()
-
-    def state_dict(self) -> dict[str, Any] | None:
-        return self.scaler.state_dict() if self.scaler is not None else None
-
-    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
-        if self.scaler is not None and state is not None:
-            self.scaler.load_state_dict(state)
+    if setting == "fp16" and device.type != "cuda":
+        raise ValueError(f"fp16 mixed precision needs a CUDA device, not {device}; use 'bf16' or 'off'")
+    if setting == "auto":
+        use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        setting = ("bf16" if use_bf16 else "fp16") if device.type == "cuda" else "off"
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[setting]
 
 
 class StopSignals:

@@ -13,6 +13,7 @@ it to a file. The trainer counts steps, not epochs, and knows nothing about SR: 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 
 from sr_teach.device import pick_device
-from sr_teach.guards import DivergenceGuard, MixedPrecision, StopSignals, copy_weights
+from sr_teach.guards import DivergenceGuard, StopSignals, copy_weights, mixed_precision_dtype
 from sr_teach.losses import get_loss
 from sr_teach.metrics import psnr
 
@@ -241,7 +242,10 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.loss_function = get_loss(self.config.loss)
         self.optimizer = build_optimizer(self.model, self.config)
-        self.precision = MixedPrecision(self.config.mixed_precision, self.device)
+        # Mixed precision, PyTorch's way: autocast the forward pass; scale an fp16 loss (a no-op otherwise).
+        self.amp_dtype = mixed_precision_dtype(self.config.mixed_precision, self.device)
+        self.autocast = torch.autocast(self.device.type, self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.guard = DivergenceGuard(self.config)
         self.step = 0  # optimizer updates done so far
         self.history = History()
@@ -270,7 +274,7 @@ class Trainer:
         with StopSignals(self):  # Ctrl-C or SIGTERM: stop after this step, keeping everything
             while self.step < last_step and not self.stop_requested and not self._out_of_time():
                 input_batch, target_batch = self._next_batch()  # (B, C, h, w), (B, C, H, W)
-                with self.precision.autocast():
+                with self.autocast:
                     prediction = self.model(input_batch)  # (B, C, H, W)
                 loss = self.loss_function(prediction.float(), target_batch)
                 learning_rate = learning_rate_at(self.step, config)
@@ -282,11 +286,12 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rate
                 self.optimizer.zero_grad(set_to_none=True)
-                self.precision.scale(loss).backward()
+                self.scaler.scale(loss).backward()
                 if config.grad_clip is not None:
-                    self.precision.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+                    self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
                     nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-                self.precision.step(self.optimizer)
+                self.scaler.step(self.optimizer)  # fp16: skipped when the gradients overflowed
+                self.scaler.update()
                 self.step += 1
                 if config.validation_every and self.validation_pairs and self.step % config.validation_every == 0:
                     self.validate()
@@ -421,7 +426,7 @@ class Trainer:
             "step": self.step,
             "model": copy_weights(self.model),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "scaler": self.precision.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "history": self.history.to_dict(),
             "training_seconds": self.training_seconds,
             "guard": self.guard.state_dict(),
@@ -437,7 +442,8 @@ class Trainer:
         """Continue the run saved by `state_dict()` (the model and the sampler must be built alike)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.precision.load_state_dict(state.get("scaler"))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.history = History.from_dict(state["history"])
         self.training_seconds = float(state.get("training_seconds", 0.0))

@@ -379,10 +379,10 @@ def test_validation_psnr_is_recorded_and_best_state_kept():
 
 
 def test_mixed_precision_is_off_on_cpu_unless_asked():
-    assert Trainer(make_model(), random_batches(), config(mixed_precision="auto")).precision.dtype is None
+    assert Trainer(make_model(), random_batches(), config(mixed_precision="auto")).amp_dtype is None
     trainer = Trainer(make_model(), random_batches(), config(mixed_precision="bf16", grad_clip=1.0))
     history = trainer.train(steps=5)  # bf16 autocast works on CPU too, if slowly
-    assert trainer.precision.dtype == torch.bfloat16 and all(math.isfinite(loss) for loss in history.loss)
+    assert trainer.amp_dtype == torch.bfloat16 and all(math.isfinite(loss) for loss in history.loss)
     with pytest.raises(ValueError, match="fp16 mixed precision needs a CUDA device"):
         Trainer(make_model(), random_batches(), config(mixed_precision="fp16"))
 
@@ -394,7 +394,7 @@ def test_cuda_mixed_precision_trains():
                                                                  grad_clip=1.0))
         history = trainer.train(steps=20)
         assert history.stop_reason == "steps" and all(math.isfinite(loss) for loss in history.loss)
-        assert (trainer.precision.scaler is not None) == (precision == "fp16")
+        assert trainer.scaler.is_enabled() == (precision == "fp16")
         assert next(trainer.model.parameters()).device.type == "cuda"
 
 
