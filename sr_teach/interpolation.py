@@ -132,10 +132,9 @@ def resize(
         matrix_w = resize_matrix(in_width, out_width, scale_w, method).to(image.device)
         result = image.to(torch.float64)
         # MATLAB resizes along the dimension that shrinks most first (rows on a tie): a smaller middle image.
-        if scale_h <= scale_w:
-            result = (matrix_h @ result) @ matrix_w.T  # rows, then columns
-        else:
-            result = matrix_h @ (result @ matrix_w.T)  # columns, then rows
+        passes = [(matrix_h, -2), (matrix_w, -1)]  # rows, then columns
+        for matrix, axis in passes if scale_h <= scale_w else reversed(passes):
+            result = _resize_along(result, matrix, axis)
         result = result.to(image.dtype)
     elif method == "pil_bicubic":
         result = _pil_resize(image, (out_height, out_width))
@@ -146,6 +145,25 @@ def resize(
         result = F.interpolate(batch, size=(out_height, out_width), mode=mode, **options)
         result = result if image.dim() == 4 else result[0]
     return result.clamp(0, 1) if clamp else result
+
+
+def _resize_along(image: torch.Tensor, matrix: torch.Tensor, axis: int) -> torch.Tensor:
+    """`matrix` (out, in) applied along `axis` (-2 rows, -1 columns), a band of output rows at a time.
+
+    A bicubic output pixel mixes 4 input pixels per axis when enlarging, so each band of output rows
+    needs only the few input rows its weights reach: the same sums as the dense product, a fraction
+    of its time.
+    """
+    pieces = []
+    for start in range(0, matrix.shape[0], 128):
+        band = matrix[start : start + 128]
+        used = band.ne(0).any(dim=0).nonzero()
+        first, last = int(used[0]), int(used[-1]) + 1
+        if axis == -2:
+            pieces.append(band[:, first:last] @ image[..., first:last, :])  # (b, h_in) @ (..., h_in, w)
+        else:
+            pieces.append(image[..., first:last] @ band[:, first:last].T)  # (..., h, w_in) @ (w_in, b)
+    return torch.cat(pieces, dim=axis)
 
 
 def _pil_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
