@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import inspect
 import json
 import math
 import os
@@ -89,11 +88,8 @@ def convolution_bound(repeats: int) -> float:
 
 
 def build(name: str, scale: int) -> nn.Module:
-    """MODELS[name] at its default settings, built for `scale` when it takes one."""
-    model_class = MODELS[name]
-    if "scale" in inspect.signature(model_class).parameters:
-        return model_class(scale=scale).eval()
-    return model_class().eval()
+    """MODELS[name] at its default settings, built for `scale` (a pre model only remembers it)."""
+    return MODELS[name](scale=scale).eval()
 
 
 def cases(names: list[str]) -> list[tuple[str, int]]:
