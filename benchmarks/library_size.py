@@ -16,7 +16,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "sr_teach"
 CORE = ("images", "interpolation", "degradations", "metrics", "datasets", "evaluation", "models", "losses",
-        "augmentation", "data", "training", "checkpoints", "experiment", "inference", "device", "pretrained")
+        "augmentation", "data", "training", "checkpoints", "guards", "experiment", "inference", "device", "pretrained")
 
 
 def lines_per_module() -> dict[str, int]:
