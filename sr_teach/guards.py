@@ -37,13 +37,12 @@ class DivergenceGuard:
         self.copies: list[tuple[int, dict[str, torch.Tensor]]] = []  # (updates done, weights), newest last
         self.smoothed_loss: float | None = None  # running mean over about 10 steps
         self.best_smoothed_loss: float | None = None
-        self.diverged = False
+        self._fallback: tuple[int, dict[str, torch.Tensor]] | None = None  # the copy `check` chose
 
     def remember(self, model: nn.Module, step: int) -> None:
         """Copy the weights after `step` updates, into the older buffer (no new memory after the first two)."""
         reused = self.copies.pop(0)[1] if len(self.copies) == 2 else None
         self.copies.append((step, copy_weights(model, into=reused)))
-        self.diverged = False
 
     def check(self, losses: list[float], steps: list[int], learning_rates: list[float]) -> str | None:
         """None if every loss is fine, else the message that explains the divergence."""
@@ -59,20 +58,17 @@ class DivergenceGuard:
                 self.smoothed_loss = loss if self.smoothed_loss is None else 0.9 * self.smoothed_loss + 0.1 * loss
                 self.best_smoothed_loss = min(self.smoothed_loss, best if best is not None else math.inf)
                 continue
-            self.diverged = True
             # the newest copy whose own loss (at the step after it) was good, else the oldest there is
-            self.restored_step = next((saved for saved, _ in reversed(self.copies) if saved + 1 < step),
-                                      self.copies[0][0])
+            self._fallback = next((copy for copy in reversed(self.copies) if copy[0] + 1 < step), self.copies[0])
             return (f"loss became {problem} at step {step} with learning rate {learning_rate:g}; weights "
-                    f"restored from step {self.restored_step}; try a smaller learning rate such as "
+                    f"restored from step {self._fallback[0]}; try a smaller learning rate such as "
                     f"{self.config.learning_rate / 10:g}")
         return None
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Put back the copy `check` chose, and clear the optimizer's averages (they hold NaN or huge values)."""
-        step, weights = next(copy for copy in self.copies if copy[0] == self.restored_step)
-        model.load_state_dict(weights)
-        self.copies = [(step, weights)]
+        model.load_state_dict(self._fallback[1])
+        self.copies = [self._fallback]
         optimizer.state.clear()
 
     def state_dict(self) -> dict[str, float | None]:

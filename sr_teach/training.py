@@ -435,7 +435,6 @@ class Trainer:
             "best_validation_step": self.best_validation_step,
             "torch_random_state": torch.get_rng_state(),
             "sampler": self.sampler.state_dict() if hasattr(self.sampler, "state_dict") else None,
-            "config": self.config.to_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
