@@ -407,6 +407,8 @@ def load_validation_pairs(
     with a warning.
     """
     scale = check_scale(scale)
+    if not paths:
+        return []  # no held-out images (validation_fraction=0): nothing to validate on
     generator = torch.Generator().manual_seed(seed)
     _, images = _load_images([Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}")
     pairs = []

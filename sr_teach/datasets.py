@@ -73,7 +73,7 @@ def dataset_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path
     if name == BUNDLED:
         return data_folder()
     root = resolve_data_dir(data_dir)
-    if name in available_datasets(data_dir):
+    if _holds_a_set(root / name):
         return root / name
     found = available_datasets(data_dir)
     raise FileNotFoundError(
@@ -87,14 +87,15 @@ def dataset_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path
 def available_datasets(data_dir: str | os.PathLike | None = None) -> list[str]:
     """Names of the sets found in the data directory (folders holding images or an HR folder)."""
     root = resolve_data_dir(data_dir)
-    if not root.is_dir():
-        return []
-    names = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images_here = folder / "HR" if (folder / "HR").is_dir() else folder
-        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in images_here.iterdir()):
-            names.append(folder.name)
-    return names
+    return sorted(folder.name for folder in root.iterdir() if _holds_a_set(folder)) if root.is_dir() else []
+
+
+def _holds_a_set(folder: Path) -> bool:
+    """A visible folder with images in it, or in its HR folder (the benchmark layout)."""
+    if not folder.is_dir() or folder.name.startswith("."):
+        return False
+    images_here = folder / "HR" if (folder / "HR").is_dir() else folder
+    return any(path.suffix.lower() in IMAGE_SUFFIXES for path in images_here.iterdir())
 
 
 @dataclass

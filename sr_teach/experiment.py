@@ -125,7 +125,7 @@ class Experiment:
         # picks its checkpoint), with the largest scale's border for all.
         validation_pairs = [
             pair
-            for scale in (config.scales if self.validation_paths else ())  # validation_fraction=0: none
+            for scale in config.scales
             for pair in load_validation_pairs(
                 self.validation_paths, scale, config.num_channels, pre_upsample,
                 max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,

@@ -286,6 +286,7 @@ def test_validation_pairs(photo_folder, num_channels, pre_upsample):
     for input_image, target in cropped:
         assert max(target.shape[-2:]) <= 48 and target.shape[-1] % 3 == 0
         assert input_image.shape[-1] == (target.shape[-1] if pre_upsample else target.shape[-1] // 3)
+    assert load_validation_pairs([], 3, num_channels, pre_upsample) == []  # nothing held out: nothing to load
 
 
 def test_config_checks():
