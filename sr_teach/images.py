@@ -10,6 +10,7 @@ full-range YCbCr that Pillow uses.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -49,21 +50,28 @@ def load_image(path: str | os.PathLike, mode: str = "keep") -> torch.Tensor:
         raise ImageError(f"{path} is a folder, not an image file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path} is empty (0 bytes)")
-    try:
-        with Image.open(path) as pil_image:
-            pil_image.load()  # decode now, so a truncated file fails here and not later
-            image = pil_to_tensor(pil_image)
-    except UnidentifiedImageError as error:
-        raise ImageError(f"{path} is not an image Pillow can read") from error
-    except (OSError, SyntaxError, ValueError) as error:
-        # Pillow says "image file is truncated" or "broken data stream" for damaged files.
-        raise ImageError(f"{path} could not be decoded (damaged or truncated?): {error}") from error
-    if image.shape[-1] == 0 or image.shape[-2] == 0:
-        raise ImageError(f"{path} has no pixels")
+    image = decode_image(path, str(path))
     if mode == "rgb" and image.shape[0] == 1:
         image = image.expand(3, -1, -1).clone()
     elif mode == "gray" and image.shape[0] == 3:
         image = rgb_to_gray(image)
+    return image
+
+
+def decode_image(source: str | os.PathLike | bytes, name: str = "it") -> torch.Tensor:
+    """An image file, or its bytes (say an upload), as (C, H, W) in [0, 1]; ImageError, using `name`
+    for the file, if Pillow cannot read it."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as pil_image:
+            pil_image.load()  # decode now, so a truncated file fails here and not later
+            image = pil_to_tensor(pil_image)
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{name} is not an image Pillow can read") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        # Pillow says "image file is truncated" or "broken data stream" for damaged files.
+        raise ImageError(f"{name} could not be decoded (damaged or truncated?): {error}") from error
+    if image.shape[-1] == 0 or image.shape[-2] == 0:
+        raise ImageError(f"{name} has no pixels")
     return image
 
 

@@ -317,3 +317,15 @@ def test_bundled_samples() -> None:
     assert load_sample("rocket").shape == (3, 427, 640)  # a JPEG
     with pytest.raises(ValueError, match="astronaut"):
         sample_path("lenna")
+
+
+def test_decode_image_reads_bytes_as_load_image_reads_the_file(tmp_path) -> None:
+    from sr_teach.images import decode_image
+
+    path = tmp_path / "photo.png"
+    save_image(load_sample("chelsea")[:, :20, :30], path)
+    assert torch.equal(decode_image(path.read_bytes()), load_image(path))
+    with pytest.raises(ImageError, match="^it is not an image Pillow can read"):
+        decode_image(b"these are not the pixels you are looking for")
+    with pytest.raises(ImageError, match="upload.png could not be decoded"):
+        decode_image(path.read_bytes()[:60], "upload.png")

@@ -9,19 +9,17 @@ enlarge it (trained in the notebook, or shipped pretrained), their results and P
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from sr_teach.degradations import downscale, mod_crop
 from sr_teach.evaluation import interpolation_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
-from sr_teach.images import load_sample, pil_to_tensor, sample_names
+from sr_teach.images import ImageError, decode_image, load_sample, sample_names
 from sr_teach.inference import upscale
 from sr_teach.metrics import protocol_psnr
 from sr_teach.widgets.pictures import WidgetView
@@ -148,13 +146,9 @@ class BeforeAfter:
         is (your own small photo), with no PSNR.
         """
         try:
-            with Image.open(io.BytesIO(bytes(content))) as pil_image:
-                pil_image.load()
-                image = pil_to_tensor(pil_image)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            reason = "it is not an image file Pillow can read" if isinstance(error, UnidentifiedImageError) else (
-                f"it could not be decoded ({error})")
-            self.message = f"Could not use {filename!r}: {reason}. Try a PNG or JPEG photo."
+            image = decode_image(bytes(content))
+        except ImageError as error:  # says "it is not an image Pillow can read", "it could not be decoded..."
+            self.message = f"Could not use {filename!r}: {error}. Try a PNG or JPEG photo."
             return False
         self.picture = Picture(filename, image, is_ground_truth, note=f"using your image {filename!r}")
         self.message = self.picture.note
