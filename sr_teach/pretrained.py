@@ -40,37 +40,40 @@ class PretrainedInfo:
 
 def pretrained_models() -> list[PretrainedInfo]:
     """Every weights file shipped with this copy of sr_teach."""
-    found = []
-    for path in sorted(WEIGHTS_FOLDER.glob("*.pt")):
-        checkpoint = load_checkpoint(path)
-        scales = checkpoint["extra"].get("scales") or [checkpoint["scale"]]
-        found.append(PretrainedInfo(checkpoint["model_name"], tuple(map(int, scales)), path, checkpoint["extra"]))
-    return found
+    return [_info(path, load_checkpoint(path)) for path in sorted(WEIGHTS_FOLDER.glob("*.pt"))]
 
 
 def load_pretrained(name: str, scale: int, device: str | torch.device = "cpu") -> nn.Module:
     """Load shipped weights: `load_pretrained("espcn", scale=3)`; no network access needed."""
-    shipped = pretrained_models()
-    path = next((info.path for info in shipped if info.name == name and scale in info.scales), None)
-    if path is None:
-        raise ValueError(
-            f"no pretrained weights for {name!r} at x{scale}; shipped: {', '.join(info.label for info in shipped)}. "
-            f"Train your own with `sr-teach train --model {name} --scale {scale} --output {name}_x{scale}.pt`."
-        )
-    return load_model(path, scale, device)
+    # The zoo names a file after its recipe: NAME_xS.pt for one scale, NAME.pt for a multi-scale model.
+    for path in (WEIGHTS_FOLDER / f"{name}_x{scale}.pt", WEIGHTS_FOLDER / f"{name}.pt"):
+        checkpoint = load_checkpoint(path) if path.exists() else None
+        if checkpoint is not None and checkpoint["model_name"] == name and scale in _info(path, checkpoint).scales:
+            return _build(checkpoint, path, scale, device)
+    shipped = ", ".join(info.label for info in pretrained_models())
+    raise ValueError(
+        f"no pretrained weights for {name!r} at x{scale}; shipped: {shipped}. "
+        f"Train your own with `sr-teach train --model {name} --scale {scale} --output {name}_x{scale}.pt`."
+    )
 
 
 def load_model(name_or_checkpoint: str | os.PathLike, scale: int, device: str | torch.device = "cpu") -> nn.Module:
     """A checkpoint file if `name_or_checkpoint` is a path, else shipped weights by name (the command
-    line's `--model NAME|CKPT`), built to serve `scale`.
-
-    A pre-upsampling model (one network for every scale) is built with it; a post-upsampling one must
-    have been trained for it, or the checkpoint is refused.
-    """
+    line's `--model NAME|CKPT`), built to serve `scale`."""
     path = Path(name_or_checkpoint)
     if not (path.suffix in (".pt", ".pth", ".ckpt") or path.exists()):
         return load_pretrained(str(name_or_checkpoint), scale, device=device)
-    checkpoint = load_checkpoint(path)
+    return _build(load_checkpoint(path), path, scale, device)
+
+
+def _info(path: Path, checkpoint: dict[str, Any]) -> PretrainedInfo:
+    scales = checkpoint["extra"].get("scales") or [checkpoint["scale"]]
+    return PretrainedInfo(checkpoint["model_name"], tuple(map(int, scales)), path, checkpoint["extra"])
+
+
+def _build(checkpoint: dict[str, Any], path: Path, scale: int, device: str | torch.device) -> nn.Module:
+    """The checkpoint's model for `scale`: a pre-upsampling model (one network for every scale) is built
+    with it; a post-upsampling one must have been trained for it, or the checkpoint is refused."""
     if getattr(MODELS.get(checkpoint["model_name"]), "upsampling", None) == "pre":
         return model_from_checkpoint(checkpoint, device=device, scale=scale)
     model = model_from_checkpoint(checkpoint, device=device)
