@@ -67,18 +67,6 @@ class DatasetSource:
         return self.sha256 is not None or self.md5 is not None
 
 
-def _edsr_benchmark_members(folder: str) -> tuple[MemberRule, ...]:
-    """EDSR's benchmark.tar holds benchmark/<folder>/HR/<image>.png and LR_bicubic/X<s>/<image>x<s>.png."""
-    high_resolution = MemberRule(f"benchmark/{folder}/HR/*.png", "HR")
-    low_resolution = tuple(
-        MemberRule(
-            f"benchmark/{folder}/LR_bicubic/X{scale}/*x{scale}.png", f"LR_bicubic/X{scale}", name_suffix=f"x{scale}"
-        )
-        for scale in (2, 3, 4)
-    )
-    return (high_resolution, *low_resolution)
-
-
 # Set5, Set14, BSD100 and Urban100 come from one archive, the benchmark pack of EDSR (Lim et al. 2017),
 # because it is the only public pack of all four with HR *and* LR_bicubic images and a published
 # checksum. Each set downloads the whole 250 MB archive and keeps only its own folder.
@@ -92,57 +80,30 @@ _DIV2K_CITATION = (
     "Agustsson and Timofte, NTIRE 2017 challenge on single image super-resolution: dataset and study, CVPRW 2017"
 )
 
+
+def _edsr_benchmark(name: str, folder: str, count: int, citation: str, licence: str = _RESEARCH_ONLY) -> DatasetSource:
+    """A set of EDSR's benchmark.tar: benchmark/<folder>/HR/<image>.png and LR_bicubic/X<s>/<image>x<s>.png."""
+    low_resolution = tuple(
+        MemberRule(f"benchmark/{folder}/LR_bicubic/X{s}/*x{s}.png", f"LR_bicubic/X{s}", name_suffix=f"x{s}")
+        for s in (2, 3, 4)
+    )
+    return DatasetSource(
+        name=name, url=_EDSR_BENCHMARK_URL, sha256=None, md5=_EDSR_BENCHMARK_MD5, archive_format="tar",
+        members=(MemberRule(f"benchmark/{folder}/HR/*.png", "HR"), *low_resolution), expected_image_count=count,
+        size_megabytes=_EDSR_BENCHMARK_MEGABYTES, citation=citation, licence=licence,
+    )
+
 SOURCES: dict[str, DatasetSource] = {
-    "Set5": DatasetSource(
-        name="Set5",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("Set5"),
-        expected_image_count=5,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Bevilacqua, Roumy, Guillemot and Alberi-Morel, Low-complexity single-image super-resolution "
-        "based on nonnegative neighbor embedding, BMVC 2012",
-        licence=_RESEARCH_ONLY,
-    ),
-    "Set14": DatasetSource(
-        name="Set14",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("Set14"),
-        expected_image_count=14,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Zeyde, Elad and Protter, On single image scale-up using sparse-representations, "
-        "Curves and Surfaces 2010",
-        licence=_RESEARCH_ONLY,
-    ),
-    "BSD100": DatasetSource(
-        name="BSD100",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("B100"),  # EDSR calls it B100: the 100 test images of BSDS300
-        expected_image_count=100,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Martin, Fowlkes, Tal and Malik, A database of human segmented natural images, ICCV 2001",
-        licence="Berkeley Segmentation Dataset: non-commercial research and educational use",
-    ),
-    "Urban100": DatasetSource(
-        name="Urban100",
-        url=_EDSR_BENCHMARK_URL,
-        sha256=None,
-        md5=_EDSR_BENCHMARK_MD5,
-        archive_format="tar",
-        members=_edsr_benchmark_members("Urban100"),
-        expected_image_count=100,
-        size_megabytes=_EDSR_BENCHMARK_MEGABYTES,
-        citation="Huang, Singh and Ahuja, Single image super-resolution from transformed self-exemplars, CVPR 2015",
-        licence=_RESEARCH_ONLY,
-    ),
+    "Set5": _edsr_benchmark("Set5", "Set5", 5, "Bevilacqua, Roumy, Guillemot and Alberi-Morel, Low-complexity "
+                            "single-image super-resolution based on nonnegative neighbor embedding, BMVC 2012"),
+    "Set14": _edsr_benchmark("Set14", "Set14", 14, "Zeyde, Elad and Protter, On single image scale-up using "
+                             "sparse-representations, Curves and Surfaces 2010"),
+    # EDSR calls it B100: the 100 test images of BSDS300
+    "BSD100": _edsr_benchmark("BSD100", "B100", 100, "Martin, Fowlkes, Tal and Malik, A database of human segmented "
+                              "natural images, ICCV 2001",
+                              licence="Berkeley Segmentation Dataset: non-commercial research and educational use"),
+    "Urban100": _edsr_benchmark("Urban100", "Urban100", 100, "Huang, Singh and Ahuja, Single image super-resolution "
+                                "from transformed self-exemplars, CVPR 2015"),
     # The 91 training images of Yang et al., as the SRCNN authors ship them (SRCNN/Train/*.bmp) in
     # their Caffe training code. UNVERIFIED: we found no checksum we can cite. A sha256 for this file,
     # 001146419f7acfb12a3e7929c8acd5de88a08d687d6881085f81321ad6982b1a (19,619,221 bytes), appears in
