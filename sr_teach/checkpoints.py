@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from sr_teach import models
 from sr_teach.device import pick_device
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ def save_checkpoint(
     current weights (pass trainer.best_state to save the best); trainer_state, trainer.state_dict(),
     lets the run resume exactly. (Tensors of another device load onto the CPU.)
     """
-    from sr_teach.models import model_name as name_of
-
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
@@ -68,7 +67,7 @@ def save_checkpoint(
     checkpoint = {
         "format": FORMAT,
         "format_version": VERSION,
-        "model_name": model_name if model_name is not None else name_of(model),
+        "model_name": model_name if model_name is not None else models.model_name(model),
         "model_config": model_config,
         "scale": scale,
         "state_dict": {name: value.detach().cpu() for name, value in weights.items()},
@@ -153,9 +152,7 @@ def model_from_checkpoint(
     build_model(name, **config) defaults to sr_teach.models.build_model; config_changes replace
     entries of the saved config (say the scale a multi-scale model should serve).
     """
-    if build_model is None:
-        from sr_teach.models import build_model
-    model = build_model(checkpoint["model_name"], **{**checkpoint["model_config"], **config_changes})
+    model = (build_model or models.build_model)(checkpoint["model_name"], **{**checkpoint["model_config"], **config_changes})
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
