@@ -12,7 +12,6 @@ written to a temporary file and renamed into place, so a crash never leaves half
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
@@ -24,6 +23,7 @@ from torch import nn
 
 from sr_teach import models
 from sr_teach.device import pick_device
+from sr_teach.files import write_atomically
 
 if TYPE_CHECKING:
     from sr_teach.training import History, TrainConfig
@@ -79,17 +79,7 @@ def save_checkpoint(
     _check_plain(checkpoint, "checkpoint")
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    file_descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ckpt.tmp", dir=path.parent)
-    try:
-        with os.fdopen(file_descriptor, "wb") as file:
-            torch.save(checkpoint, file)
-        if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda file: torch.save(checkpoint, file), overwrite=overwrite)
 
 
 def load_checkpoint(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from sr_teach.files import write_atomically
 
 # Pillow's modes that carry an alpha channel, and the gray-only modes.
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
@@ -123,26 +124,15 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
 def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = True) -> Path:
     """Save (C, H, W) in [0, 1] as an 8-bit PNG (or any format Pillow infers from the suffix).
 
-    The file is written to a temporary name beside the target and renamed into place, so an error or
-    an interrupt never leaves a half-written file; with overwrite=False an existing file is an error.
+    The file is written whole or not at all (`files.write_atomically`); with overwrite=False an
+    existing file is an error.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"The folder {path.parent} does not exist")
     image_format = Image.registered_extensions().get(path.suffix.lower())
     if image_format is None:
         raise ValueError(f"Cannot tell the image format from the suffix of {path} (use .png)")
     pil_image = tensor_to_pil(image)
-    file_descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(file_descriptor, "wb") as file:
-            pil_image.save(file, format=image_format)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: pil_image.save(file, format=image_format), overwrite=overwrite)
     return path
 
 
