@@ -12,7 +12,10 @@ written to a temporary file and renamed into place, so a crash never leaves half
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -97,17 +100,14 @@ def load_checkpoint(
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not ours
         raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint (damaged, truncated or another kind of file)")
+    _check_integrity(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for bad files: pickle, zip, EOF, Runtime
-        if "Unsupported global" in str(error):  # a pickled class: not garbage, but not plain weights either
-            raise CheckpointError(
-                f"{path} holds Python objects, not just weights (perhaps torch.save(model) rather than a "
-                "state_dict); sr_teach loads only weights_only checkpoints, since loading arbitrary objects "
-                "can run code hidden in the file"
-            ) from error
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(_refusal(path, str(error))) from None
+    except Exception as error:  # torch raises many types for bad files: zip, EOF, Runtime
         raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint (damaged or truncated?): "
-                              f"{type(error).__name__}: {str(error)[:200]}") from error
+                              f"{type(error).__name__}: {_first_sentence(str(error))}") from error
 
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(
@@ -117,6 +117,10 @@ def load_checkpoint(
     missing = [key for key in KEYS if key not in checkpoint]
     if missing:
         raise CheckpointError(f"{path} is an incomplete sr_teach checkpoint: missing {missing}")
+    for key, kind in (("model_name", str), ("model_config", dict), ("state_dict", dict), ("extra", dict)):
+        if not isinstance(checkpoint[key], kind):
+            raise CheckpointError(f"{path} is not a valid sr_teach checkpoint: its {key!r} is a "
+                                  f"{type(checkpoint[key]).__name__}, not a {kind.__name__}")
     if checkpoint.get("format_version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer sr_teach (format {checkpoint['format_version']}, "
                               f"this one reads up to {VERSION}); update sr_teach")
@@ -142,12 +146,44 @@ def model_from_checkpoint(
     build_model(name, **config) defaults to sr_teach.models.build_model; config_changes replace
     entries of the saved config (say the scale a multi-scale model should serve).
     """
-    model = (build_model or models.build_model)(checkpoint["model_name"], **{**checkpoint["model_config"], **config_changes})
+    name, config = checkpoint["model_name"], {**checkpoint["model_config"], **config_changes}
+    try:
+        model = (build_model or models.build_model)(name, **config)
+    except (TypeError, ValueError) as error:  # an unknown model, a setting it does not take, a bad value
+        raise CheckpointError(f"the checkpoint's model {name!r} cannot be rebuilt from its saved config {config}: "
+                              f"{error}") from error
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise CheckpointError(f"the weights do not fit the rebuilt {checkpoint['model_name']!r} model: {error}") from error
     return model.to(pick_device(device)).eval()
+
+
+def _check_integrity(path: Path) -> None:
+    """Refuse a file whose bytes changed since it was written: torch.load does not check the CRC-32
+    that the zip archive stores for every entry, so a flipped byte would load as wrong weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads every entry and compares its CRC-32
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        raise CheckpointError(f"{path} is damaged ({error}); get a fresh copy of it, or train again") from error
+    if damaged is not None:
+        raise CheckpointError(f"{path} is damaged: the bytes of its entry {damaged!r} do not match the checksum "
+                              "stored when it was written; get a fresh copy of it, or train again")
+
+
+def _refusal(path: Path, message: str) -> str:
+    """What to say when weights_only loading refused a file (PyTorch's message is long and suggests
+    weights_only=False, which would run whatever the file holds)."""
+    found = re.search(r"GLOBAL (\S+)", message)
+    what = f" (it asks to call or build {found.group(1)})" if found else ""
+    return (f"{path} contains Python code or objects, not only weights{what}, so it was not loaded: loading it "
+            "could run code hidden in the file. sr_teach reads checkpoints written by save_checkpoint "
+            "(for a model saved whole with torch.save(model), save its state_dict instead)")
+
+
+def _first_sentence(message: str) -> str:
+    return message.strip().split("\n")[0].split(". ")[0][:200]
 
 
 def _check_plain(value: Any, where: str) -> None:
