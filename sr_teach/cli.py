@@ -141,13 +141,21 @@ def command_train(arguments: argparse.Namespace) -> None:
 
 def command_download(arguments: argparse.Namespace) -> None:
     from sr_teach.tools.download import download_dataset
+    from sr_teach.tools.sources import find_source
 
-    for name in arguments.names:
-        path = download_dataset(
-            name, resolve_data_dir(arguments.data_dir), force=arguments.force,
-            allow_unverified=arguments.allow_unverified,
+    names = list(dict.fromkeys(arguments.names))  # `download Set5 Set5` installs Set5 once
+    for name in names:
+        find_source(name)  # a misspelt name stops the command before anything is downloaded
+    if arguments.from_path is not None and len(names) > 1:
+        raise CommandError(
+            f"--from installs one set from one archive or folder; give one NAME, e.g. "
+            f"`sr-teach download {names[0]} --from {arguments.from_path}`, then the same for {', '.join(names[1:])}"
         )
-        print(f"{name}: ready in {path}")
+    for name in names:
+        download_dataset(
+            name, resolve_data_dir(arguments.data_dir), force=arguments.force,
+            allow_unverified=arguments.allow_unverified, from_path=arguments.from_path,
+        )  # prints "NAME: installed in DIR"
 
 
 def command_zoo(arguments: argparse.Namespace) -> None:
@@ -238,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch standard sets from their public sources")
     download.add_argument("names", nargs="+", help="e.g. Set5 Set14 BSD100 Urban100")
     download.add_argument("--force", action="store_true", help="replace a set that is already there")
+    download.add_argument(
+        "--from", dest="from_path", metavar="ARCHIVE_OR_FOLDER",
+        help="no internet: install one set from its archive fetched on another machine (checked by the same "
+        "checksum), or from the folder it was unpacked into (needs --allow-unverified)",
+    )
     download.add_argument(
         "--allow-unverified", action="store_true",
         help="install a set whose source publishes no checksum (the computed SHA-256 is printed)",

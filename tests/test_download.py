@@ -10,8 +10,10 @@ import functools
 import hashlib
 import http.server
 import io
+import os
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -21,15 +23,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sr_teach.cli import main
 from sr_teach.tools import download
 from sr_teach.tools.download import (
-    SOURCES,
     ChecksumError,
     DownloadError,
     UnsafeArchiveError,
     UnverifiedSourceError,
     download_dataset,
 )
+from sr_teach.tools.sources import SOURCES
 
 SET5_IMAGES = ("baby", "bird", "butterfly", "head", "woman")
 
@@ -214,8 +217,10 @@ def test_archive_fetched_by_hand_installs_from_a_file_url(tmp_path: Path, data_d
 def test_unverified_source_is_refused_before_downloading(server: Server, data_dir: Path) -> None:
     write_zip(server.folder / "SRCNN_train.zip", {"SRCNN/Train/t1.bmp": b"BM"})
     source = replace(SOURCES["T91"], url=f"{server.url}/SRCNN_train.zip")
-    with pytest.raises(UnverifiedSourceError, match="allow_unverified=True"):
+    with pytest.raises(UnverifiedSourceError, match="allow_unverified=True") as raised:
         download_dataset("T91", data_dir, source=source, progress=False)
+    # Said for both audiences: the command-line flag and the Python argument.
+    assert "pass --allow-unverified (allow_unverified=True in Python)" in str(raised.value)
     assert server.request_paths == []
     assert list(data_dir.iterdir()) == []
 
@@ -239,15 +244,19 @@ def test_http_404_is_a_clear_error_naming_the_url(server: Server, data_dir: Path
     with pytest.raises(DownloadError, match="404") as raised:
         download_dataset("Set5", data_dir, source=source, progress=False)
     message = str(raised.value)
-    assert source.url in message and "as_uri" in message  # names the URL and offers the offline route
+    assert source.url in message and "sr-teach download Set5 --from" in message  # names the URL and the offline route
     assert list(data_dir.iterdir()) == []
 
 
 def test_unreachable_server_is_a_clear_error(data_dir: Path) -> None:
     # Port 9 on 127.0.0.1 ("discard") has no listener here: the connection is refused at once.
     source = replace(SOURCES["Set5"], url="http://127.0.0.1:9/benchmark.tar")
-    with pytest.raises(DownloadError, match="Could not reach http://127.0.0.1:9/benchmark.tar"):
+    with pytest.raises(DownloadError, match="Could not reach http://127.0.0.1:9/benchmark.tar") as raised:
         download_dataset("Set5", data_dir, source=source, progress=False)
+    # The way out without internet: the URL to fetch elsewhere, and the command that installs the file.
+    message = str(raised.value)
+    assert "fetch http://127.0.0.1:9/benchmark.tar" in message and "sr-teach download Set5 --from FILE" in message
+    assert "dataclasses.replace" not in message and "\n" not in message
     assert list(data_dir.iterdir()) == []
 
 
@@ -255,8 +264,9 @@ def test_existing_folder_is_refused_without_force_and_kept(server: Server, data_
     existing = data_dir / "Set5" / "HR"
     existing.mkdir(parents=True)
     (existing / "mine.png").write_bytes(b"keep me")
-    with pytest.raises(FileExistsError, match="force=True"):
+    with pytest.raises(FileExistsError, match="force=True") as raised:
         download_dataset("Set5", data_dir, source=set5_source(server), progress=False)
+    assert "pass --force (force=True in Python)" in str(raised.value)
     assert server.request_paths == []  # refused before downloading
     assert (existing / "mine.png").read_bytes() == b"keep me"
     assert sorted(path.name for path in data_dir.iterdir()) == ["Set5"]
@@ -314,7 +324,7 @@ def test_archive_with_the_wrong_image_count_is_not_installed(server: Server, dat
 
 
 def test_keyboard_interrupt_leaves_nothing(server: Server, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(*arguments: object) -> None:
+    def interrupted(*arguments: object, **keywords: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(download, "_check_layout", interrupted)  # Ctrl-C while unpacking
@@ -336,3 +346,255 @@ def test_every_source_is_well_formed() -> None:
         assert source.citation and source.licence
     unverified = sorted(name for name, source in SOURCES.items() if not source.is_verified)
     assert unverified == ["T91"], "a new unverified source must be a deliberate choice"
+
+
+# --- `sr-teach download NAME --from ARCHIVE_OR_FOLDER` and bad inputs, through the command line ---
+
+
+def run_download(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
+    status = main(["download", *arguments])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status: int, err: str, *fragments: str) -> str:
+    assert status == 1
+    # stderr also holds tqdm's progress bar, whose lines start with the set's name.
+    lines = [line for line in err.splitlines() if line.startswith("sr-teach")]
+    assert len(lines) == 1 and "Traceback" not in err, f"expected one error line on stderr, got {err!r}"
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def unpack_into(folder: Path, members: dict[str, bytes]) -> Path:
+    """What unpacking the archive by hand gives: the members as files under `folder`."""
+    for member_name, data in members.items():
+        path = folder / member_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def benchmark_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An EDSR-style benchmark.tar fetched "on another machine", with SOURCES['Set5'] publishing its md5.
+
+    The URL points at a port nobody listens on: installing from the file must not touch the network.
+    """
+    archive = tmp_path / "fetched" / "benchmark.tar"
+    archive.parent.mkdir()
+    data = write_tar(archive, edsr_benchmark_members(), mode="w")
+    source = replace(SOURCES["Set5"], url="http://127.0.0.1:9/benchmark.tar", md5=hashlib.md5(data).hexdigest())
+    monkeypatch.setitem(SOURCES, "Set5", source)
+    return archive
+
+
+def assert_set5_installed(target: Path) -> None:
+    members = edsr_benchmark_members()
+    assert sorted(path.name for path in (target / "HR").iterdir()) == [f"{image}.png" for image in SET5_IMAGES]
+    for scale in (2, 3, 4):
+        lr_image = target / "LR_bicubic" / f"X{scale}" / "bird.png"
+        assert lr_image.read_bytes() == members[f"benchmark/Set5/LR_bicubic/X{scale}/birdx{scale}.png"]
+    assert (target / "HR" / "baby.png").read_bytes() == members["benchmark/Set5/HR/baby.png"]
+
+
+def test_from_archive_installs_without_the_network(
+    benchmark_tar: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run_download(capsys, "Set5", "--from", str(benchmark_tar), "--data-dir", str(data_dir))
+    assert status == 0, err
+    assert_set5_installed(data_dir / "Set5")
+    assert sorted(path.name for path in data_dir.iterdir()) == ["Set5"]  # no temporary folder left
+    assert benchmark_tar.exists()  # the user's file is read, not moved or deleted
+    assert str(benchmark_tar) in out
+
+
+@pytest.mark.parametrize(("name", "algorithm"), [("DIV2K_valid", "sha256"), ("Set5", "md5")])
+def test_from_a_wrong_archive_names_both_checksums_and_installs_nothing(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], name: str, algorithm: str
+) -> None:
+    # A real entry of SOURCES, and a file that is not its archive (an incomplete copy, another set...).
+    wrong = tmp_path / "downloaded.zip"
+    data = write_zip(wrong, {"DIV2K_valid_HR/0801.png": png_bytes(4, 4, seed=0)})
+    found = sha256_of(data) if algorithm == "sha256" else hashlib.md5(data).hexdigest()
+    status, _, err = run_download(capsys, name, "--from", str(wrong), "--data-dir", str(data_dir))
+    expected = getattr(SOURCES[name], algorithm)
+    assert_one_line_error(status, err, str(wrong), f"{algorithm} {found}", expected, SOURCES[name].url, "--from")
+    assert list(data_dir.iterdir()) == []
+
+
+def test_from_refuses_an_existing_set_without_force(
+    benchmark_tar: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = data_dir / "Set5" / "HR"
+    existing.mkdir(parents=True)
+    (existing / "mine.png").write_bytes(b"keep me")
+    status, _, err = run_download(capsys, "Set5", "--from", str(benchmark_tar), "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, str(data_dir / "Set5"), "pass --force (force=True in Python)")
+    assert (existing / "mine.png").read_bytes() == b"keep me"
+
+    status, _, err = run_download(capsys, "Set5", "--from", str(benchmark_tar), "--force", "--data-dir", str(data_dir))
+    assert status == 0, err
+    assert_set5_installed(data_dir / "Set5")
+    assert sorted(path.name for path in data_dir.iterdir()) == ["Set5"]
+
+
+def test_from_folder_is_refused_without_allow_unverified(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only archives have published checksums; the files of an unpacked one cannot be checked.
+    folder = unpack_into(tmp_path / "unpacked", edsr_benchmark_members())
+    status, _, err = run_download(capsys, "Set5", "--from", str(folder), "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, str(folder), "folder", "checksum", "--allow-unverified", "allow_unverified=True")
+    assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", ["", "benchmark", "benchmark/Set5"])
+def test_from_folder_installs_with_allow_unverified(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    # Wherever the user unpacked it (here under a hidden folder) and whichever level they name.
+    unpacked = unpack_into(tmp_path / ".cache" / "unpacked", edsr_benchmark_members())
+    target = download_dataset(
+        "Set5", data_dir, from_path=unpacked / given, allow_unverified=True, progress=True
+    )  # the real SOURCES["Set5"]: nothing is fetched
+    assert target == data_dir / "Set5"
+    assert_set5_installed(target)
+    assert sorted(path.name for path in data_dir.iterdir()) == ["Set5"]
+    assert "UNVERIFIED" in capsys.readouterr().out
+
+
+def test_from_folder_missing_images_is_refused(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    members = edsr_benchmark_members()
+    del members["benchmark/Set5/HR/woman.png"]
+    folder = unpack_into(tmp_path / "unpacked", members)
+    status, _, err = run_download(
+        capsys, "Set5", "--from", str(folder), "--allow-unverified", "--data-dir", str(data_dir)
+    )
+    assert_one_line_error(status, err, "should have 5 HR images", str(folder), "4")
+    assert list(data_dir.iterdir()) == []
+
+    # A folder already in sr_teach's layout (NAME/HR/*.png) is not what the archive unpacks into.
+    flat = tmp_path / "flat" / "Set5" / "HR"
+    flat.mkdir(parents=True)
+    (flat / "baby.png").write_bytes(png_bytes(4, 4, seed=0))
+    status, _, err = run_download(
+        capsys, "Set5", "--from", str(flat.parent), "--allow-unverified", "--data-dir", str(data_dir)
+    )
+    assert_one_line_error(status, err, str(flat.parent), "benchmark/Set5/HR/*.png")
+    assert list(data_dir.iterdir()) == []
+
+
+def test_from_with_several_names_is_an_error(
+    benchmark_tar: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run_download(capsys, "Set5", "Set14", "--from", str(benchmark_tar), "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, "--from", "one set", "sr-teach download Set5 --from")
+    assert list(data_dir.iterdir()) == []
+
+
+def test_from_a_path_that_does_not_exist(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "benchmark.tar"
+    status, _, err = run_download(capsys, "Set5", "--from", str(missing), "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, str(missing), "does not exist")
+    assert list(data_dir.iterdir()) == []
+
+
+def test_from_a_file_that_is_not_a_zip(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # T91 publishes no checksum, so only the archive's format can tell a wrong file.
+    page = tmp_path / "SRCNN_train.zip"
+    page.write_text("<html>Please log in</html>")
+    status, _, err = run_download(capsys, "T91", "--from", str(page), "--allow-unverified", "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, str(page), "zip", "nothing was installed")
+    assert list(data_dir.iterdir()) == []
+
+
+def test_archive_member_that_is_not_an_image(server: Server, data_dir: Path) -> None:
+    data = write_zip(server.folder / "SRCNN_train.zip", {"SRCNN/Train/t1.bmp": b"BM not really a bitmap"})
+    assert data
+    source = replace(SOURCES["T91"], url=f"{server.url}/SRCNN_train.zip", expected_image_count=1)
+    with pytest.raises(DownloadError, match="SRCNN/Train/t1.bmp"):
+        download_dataset("T91", data_dir, source=source, allow_unverified=True, progress=False)
+    assert list(data_dir.iterdir()) == []
+
+
+def test_unknown_name_is_refused_before_anything_is_downloaded(
+    server: Server, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(SOURCES, "Set5", set5_source(server))
+    status, _, err = run_download(capsys, "Set5", "set14", "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, "'set14'", "Did you mean Set14?")
+    assert server.request_paths == []
+    assert list(data_dir.iterdir()) == []
+
+
+def test_a_name_given_twice_is_installed_once(
+    server: Server, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(SOURCES, "Set5", set5_source(server))
+    status, _, err = run_download(capsys, "Set5", "Set5", "--data-dir", str(data_dir))
+    assert status == 0, err
+    assert server.request_paths == ["/benchmark.tar.gz"]
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_folder = tmp_path / "datasets"
+    not_a_folder.write_text("")
+    status, _, err = run_download(capsys, "Set5", "--data-dir", str(not_a_folder))
+    assert_one_line_error(status, err, str(not_a_folder), "is a file", "--data-dir")
+
+
+def test_unwritable_data_dir(
+    benchmark_tar: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # chmod does not stop root (the test may run as root), so the refusal is simulated where it happens.
+    def refused(*arguments: object, **keywords: object) -> str:
+        raise PermissionError(13, "Permission denied", str(data_dir / ".Set5.download-x"))
+
+    monkeypatch.setattr(download.tempfile, "mkdtemp", refused)
+    status, _, err = run_download(capsys, "Set5", "--from", str(benchmark_tar), "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, f"Cannot write into the data directory {data_dir}", "--data-dir")
+
+
+def make_leftover(data_dir: Path, suffix: str, *, hours_ago: float, previous_set: bool = False) -> Path:
+    """The work folder of a download killed with no chance to clean up (kill -9, a power cut).
+
+    With `previous_set`, killed between moving the old DATA_DIR/Set5 aside and renaming the new one in.
+    """
+    leftover = data_dir / f".Set5.download-{suffix}"
+    (leftover / "Set5" / "HR").mkdir(parents=True)
+    (leftover / "Set5" / "HR" / "new.png").write_bytes(png_bytes(4, 4, seed=0))
+    if previous_set:
+        (leftover / "previous" / "HR").mkdir(parents=True)
+        (leftover / "previous" / "HR" / "old.png").write_bytes(b"old")
+    else:
+        (leftover / "archive").write_bytes(b"half an archive")
+    when = time.time() - hours_ago * 3600
+    for path in sorted(leftover.rglob("*"), reverse=True) + [leftover]:  # contents before their folder
+        os.utime(path, (when, when))
+    return leftover
+
+
+def test_leftovers_of_a_killed_download_are_removed(
+    benchmark_tar: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = make_leftover(data_dir, "old", hours_ago=3)
+    recent = make_leftover(data_dir, "new", hours_ago=0)  # may belong to a download running right now
+    status, out, err = run_download(capsys, "Set5", "--from", str(benchmark_tar), "--data-dir", str(data_dir))
+    assert status == 0, err
+    assert not stale.exists() and str(stale) in out
+    assert recent.exists() and str(recent) in out  # kept, but named so the user can delete it
+    assert sorted(path.name for path in data_dir.iterdir()) == [recent.name, "Set5"]
+
+
+def test_a_set_caught_mid_swap_by_a_kill_is_restored(
+    benchmark_tar: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_leftover(data_dir, "old", hours_ago=3, previous_set=True)  # and DATA_DIR/Set5 is gone
+    status, _, err = run_download(capsys, "Set5", "--from", str(benchmark_tar), "--data-dir", str(data_dir))
+    assert_one_line_error(status, err, "--force")  # the old set is back, so it is not replaced silently
+    assert (data_dir / "Set5" / "HR" / "old.png").read_bytes() == b"old"
+    assert sorted(path.name for path in data_dir.iterdir()) == ["Set5"]

@@ -6,8 +6,9 @@
 The sets are research images without a licence that lets us redistribute them, so the project never
 commits them; `download_dataset` fetches them from the archives their authors (or well-known
 mirrors) publish (`sr_teach.tools.sources`), checks the published checksum before unpacking, and
-leaves DATA_DIR as it was on any error. No internet here? Fetch the archive another way and give
-it as a file:// URL: `download_dataset("Set5", data_dir, source=replace(SOURCES["Set5"], url=...))`.
+leaves DATA_DIR as it was on any error. No internet here? Fetch the archive on another machine and
+install it from the file, checked the same way: `sr-teach download Set5 --from benchmark.tar`, or
+`download_dataset("Set5", data_dir, from_path="benchmark.tar")`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import functools
 import hashlib
 import http.client
 import io
+import os
 import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from sr_teach.tools.sources import SOURCES, ArchiveFormat, DatasetSource, MemberRule
+from sr_teach.tools.sources import ArchiveFormat, DatasetSource, MemberRule, find_source
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -37,13 +40,16 @@ if TYPE_CHECKING:
 TIMEOUT_SECONDS = 60
 # 1 MiB reads: few Python-level iterations for a 3.5 GB archive, little memory.
 CHUNK_BYTES = 1 << 20
+# A work folder nothing has touched for this long was left by a download that was killed (kill -9,
+# a power cut: `finally` never ran). A younger one may belong to a download running right now.
+LEFTOVER_SECONDS = 3600
 
 # A regular file inside an archive: its path, and a function that reads its bytes (only when wanted).
 ArchiveFile = tuple[PurePosixPath, Callable[[], bytes]]
 
 
 class DownloadError(RuntimeError):
-    """The network, the server or the archive let us down; DATA_DIR was left untouched."""
+    """The network, the server, the archive or the data directory let us down; DATA_DIR was left as it was."""
 
 
 class ChecksumError(DownloadError):
@@ -55,7 +61,8 @@ class UnsafeArchiveError(DownloadError):
 
 
 class UnverifiedSourceError(DownloadError):
-    """The source publishes no checksum and the caller did not pass allow_unverified=True."""
+    """Nothing can check what would be installed (no published checksum, or a folder), and the caller
+    did not pass --allow-unverified (allow_unverified=True)."""
 
 
 def download_dataset(
@@ -66,6 +73,7 @@ def download_dataset(
     allow_unverified: bool = False,
     progress: bool = True,
     source: DatasetSource | None = None,
+    from_path: str | Path | None = None,
 ) -> Path:
     """Download set `name` into `data_dir/name` (HR/ and, where shipped, LR_bicubic/X<s>/) and return that folder.
 
@@ -76,47 +84,46 @@ def download_dataset(
     members the source's `MemberRule`s ask for, refusing absolute or `..` paths, as PNG; rename the
     folder into place. On any error, Ctrl-C included, the temporary folder is deleted.
 
-    `source` replaces SOURCES[name], e.g. to read a copy of the archive from a file:// URL.
+    `from_path` installs without the network, from the archive fetched elsewhere (the file the URL
+    gives, checked against the same published checksum) or from the folder it was unpacked into
+    (nothing can check loose files, so that needs `allow_unverified`).
+    `source` replaces SOURCES[name], e.g. to try another mirror.
     `force` replaces an existing folder, but only once the new one is complete.
     `allow_unverified` accepts a source without a published checksum (its sha256 is printed).
     """
-    if source is None:
-        if name not in SOURCES:
-            raise ValueError(f"Unknown dataset {name!r}. Known datasets: {', '.join(SOURCES)}.")
-        source = SOURCES[name]
+    source = source if source is not None else find_source(name)
     if name in ("", ".", "..") or Path(name).name != name:
         raise ValueError(f"A dataset name must be a plain folder name, not {name!r}.")
 
     data_dir = Path(data_dir).expanduser()
     target = data_dir / name
+    local_copy = _existing_local_copy(from_path, source) if from_path is not None else None
+    _clear_leftovers(data_dir, name, target, progress)
     _refuse_existing(target, force)
-    if not source.is_verified and not allow_unverified:
-        raise UnverifiedSourceError(
-            f"No checksum is published for {name} ({source.url}), so sr_teach cannot tell a correct download "
-            f"from a corrupt or tampered one. If you trust that address, call "
-            f"download_dataset({name!r}, data_dir, allow_unverified=True); the sha256 of what arrives is "
-            f"printed so it can be recorded in sr_teach/tools/download.py."
-        )
+    _refuse_unverified(name, source, local_copy, allow_unverified)
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # A dot-folder next to the target: invisible to the dataset listing, and on the same file
-    # system, so renaming the finished folder into place is atomic.
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{name}.download-", dir=data_dir))
+    work_dir = _make_work_dir(data_dir, name)
     try:
-        if progress:
-            size = f" (about {source.size_megabytes:,} MB)" if source.size_megabytes else ""
-            print(f"Downloading {name} from {source.url}{size}")
-        archive = work_dir / "archive"
-        sha256, md5, byte_count = _fetch(source.url, archive, name=name, progress=progress)
-        _verify(source, sha256, md5)
-        if not source.is_verified:
-            print(
-                f"{name}: UNVERIFIED download from {source.url}: {byte_count:,} bytes, sha256 {sha256}. "
-                f"Record this sha256 in SOURCES so later downloads are checked."
-            )
         staged = work_dir / name
-        _unpack(archive, source, staged)
-        archive.unlink()  # free the space before the old set (if any) is moved aside
+        if local_copy is None:
+            if progress:
+                size = f" (about {source.size_megabytes:,} MB)" if source.size_megabytes else ""
+                print(f"Downloading {name} from {source.url}{size}")
+            archive = work_dir / "archive"
+            _verify(source, _fetch(source.url, archive, name=name, progress=progress))
+            _unpack(_archive_files(archive, source.archive_format), source, staged, origin=source.url)
+            archive.unlink()  # free the space before the old set (if any) is moved aside
+        elif local_copy.is_dir():
+            print(
+                f"{name}: UNVERIFIED install from the folder {local_copy}: no checksum exists for loose files, "
+                f"only for the archive {source.url}."
+            )
+            _unpack(_folder_files(local_copy), source, staged, origin=str(local_copy))
+        else:
+            if progress:
+                print(f"Installing {name} from {local_copy}")
+            _verify(source, _hash_file(local_copy, name=name, progress=progress), local_copy)
+            _unpack(_archive_files(local_copy, source.archive_format), source, staged, origin=str(local_copy))
         _move_into_place(staged, target, work_dir, force)
     finally:
         # Runs on success, on errors and on KeyboardInterrupt alike: nothing half-written survives.
@@ -126,27 +133,117 @@ def download_dataset(
     return target
 
 
+def _existing_local_copy(from_path: str | Path, source: DatasetSource) -> Path:
+    local_copy = Path(from_path).expanduser()
+    if not local_copy.exists():
+        raise FileNotFoundError(
+            f"{local_copy} does not exist; give the archive fetched from {source.url}, "
+            f"or the folder it was unpacked into."
+        )
+    return local_copy
+
+
 def _refuse_existing(target: Path, force: bool) -> None:
     if (target.exists() or target.is_symlink()) and not force:
         raise FileExistsError(
-            f"{target} already exists; pass force=True to replace it "
-            f"(the old folder is kept until the new one is complete)."
+            f"{target} already exists; to replace it, pass --force (force=True in Python); "
+            f"the old folder is kept until the new one is complete."
         )
 
 
-def _offline_hint(name: str) -> str:
+def _refuse_unverified(name: str, source: DatasetSource, local_copy: Path | None, allow_unverified: bool) -> None:
+    if allow_unverified:
+        return
+    if local_copy is not None and local_copy.is_dir():
+        raise UnverifiedSourceError(
+            f"{local_copy} is a folder, and only the archive {source.url} has a published checksum, so "
+            f"sr_teach cannot tell whether the files in a folder are the right ones. Give that archive itself "
+            f"to --from, or, if you trust the folder, pass --allow-unverified (allow_unverified=True in Python)."
+        )
+    if not source.is_verified:
+        raise UnverifiedSourceError(
+            f"No checksum is published for {name} ({source.url}), so sr_teach cannot tell a correct archive "
+            f"from a corrupt or tampered one. If you trust that address, pass --allow-unverified "
+            f"(allow_unverified=True in Python); the sha256 of the archive is printed so it can be recorded "
+            f"in sr_teach/tools/sources.py."
+        )
+
+
+def _make_work_dir(data_dir: Path, name: str) -> Path:
+    """A hidden folder for the work in progress, inside DATA_DIR (created if needed)."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(
+            f"The data directory {data_dir} is a file, not a folder; choose another with --data-dir DIR "
+            f"or SR_TEACH_DATA (data_dir in Python)."
+        )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # A dot-folder next to the target: invisible to the dataset listing, and on the same file
+        # system, so renaming the finished folder into place is atomic.
+        return Path(tempfile.mkdtemp(prefix=f".{name}.download-", dir=data_dir))
+    except OSError as error:
+        raise DownloadError(
+            f"Cannot write into the data directory {data_dir} ({error.strerror or error}); make it writable, "
+            f"or choose another with --data-dir DIR or SR_TEACH_DATA (data_dir in Python)."
+        ) from error
+
+
+def _clear_leftovers(data_dir: Path, name: str, target: Path, progress: bool) -> None:
+    """Delete the work folders of killed downloads of `name`; a set caught mid-swap goes back into place."""
+    for leftover in sorted(data_dir.glob(f".{name}.download-*")):
+        try:
+            age_seconds = time.time() - _newest_modification(leftover)
+        except OSError:
+            continue  # unreadable: not ours to judge
+        if age_seconds < LEFTOVER_SECONDS:
+            if progress:
+                print(
+                    f"Note: {leftover} belongs to another download of {name}, running or interrupted in the "
+                    f"last hour; delete it if none is running."
+                )
+            continue
+        previous = leftover / "previous"
+        if (previous.exists() or previous.is_symlink()) and not (target.exists() or target.is_symlink()):
+            previous.rename(target)  # killed between moving the old set aside and the new one in
+            print(f"{name}: put back {target}, which an interrupted download had moved into {leftover}")
+        shutil.rmtree(leftover, ignore_errors=True)
+        if progress:
+            print(f"Removed {leftover}, left by an interrupted download of {name}")
+
+
+def _newest_modification(folder: Path) -> float:
+    """The latest modification time in `folder`, itself included: when a download last wrote there."""
+    newest = folder.stat().st_mtime
+    for root, _, files in os.walk(folder):
+        for entry in (root, *(os.path.join(root, file) for file in files)):
+            newest = max(newest, os.lstat(entry).st_mtime)
+    return newest
+
+
+def _offline_hint(name: str, url: str) -> str:
     return (
-        f"If this machine cannot reach it, fetch the archive another way and pass "
-        f"source=dataclasses.replace(SOURCES[{name!r}], url=Path(archive).resolve().as_uri()), "
-        f"or copy the images into DATA_DIR/{name}/HR/ yourself."
+        f"If this machine cannot reach it, fetch {url} on another machine, copy the file here and run "
+        f"`sr-teach download {name} --from FILE` (from_path=FILE in Python); its checksum is checked the same way."
     )
 
 
-def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> tuple[str, str, int]:
-    """Stream `url` into `destination`; return the sha256 and md5 hex digests and the byte count."""
-    sha256 = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
-    received = 0
+class _Digests:
+    """The sha256 and md5 of a stream of bytes, fed chunk by chunk, and its length."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.byte_count = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
+        self.byte_count += len(chunk)
+
+
+def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> _Digests:
+    """Stream `url` into `destination`, hashing the bytes as they arrive."""
+    digests = _Digests()
     expected: int | None = None
     request = urllib.request.Request(url, headers={"User-Agent": "sr_teach dataset download"})
     try:
@@ -157,9 +254,7 @@ def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> tuple[s
             try:
                 while chunk := response.read(CHUNK_BYTES):
                     file.write(chunk)
-                    sha256.update(chunk)
-                    md5.update(chunk)
-                    received += len(chunk)
+                    digests.update(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
             finally:
@@ -167,21 +262,37 @@ def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> tuple[s
                     bar.close()
     except urllib.error.HTTPError as error:  # before URLError: it is a subclass
         error.close()
-        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}). {_offline_hint(name)}") from error
+        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}). {_offline_hint(name, url)}") from error
     except urllib.error.URLError as error:
-        raise DownloadError(f"Could not reach {url}: {error.reason}. {_offline_hint(name)}") from error
+        raise DownloadError(f"Could not reach {url}: {error.reason}. {_offline_hint(name, url)}") from error
     except (OSError, http.client.HTTPException) as error:  # timeouts, resets, a full disk
         raise DownloadError(
-            f"Downloading {url} failed after {received:,} bytes: {error!r}. {_offline_hint(name)}"
+            f"Downloading {url} failed after {digests.byte_count:,} bytes: {error!r}. {_offline_hint(name, url)}"
         ) from error
     # http.client returns a short body without complaint when the server hangs up early, so the
     # Content-Length promise is checked here; the checksum would catch it too, where there is one.
-    if expected is not None and received != expected:
+    if expected is not None and digests.byte_count != expected:
         raise DownloadError(
-            f"The download of {url} stopped after {received:,} of {expected:,} bytes (the connection was closed). "
-            f"Try again. {_offline_hint(name)}"
+            f"The download of {url} stopped after {digests.byte_count:,} of {expected:,} bytes (the connection "
+            f"was closed). Try again. {_offline_hint(name, url)}"
         )
-    return sha256.hexdigest(), md5.hexdigest(), received
+    return digests
+
+
+def _hash_file(path: Path, *, name: str, progress: bool) -> _Digests:
+    """Hash an archive fetched by hand, where it lies: no copy of a 3.5 GB file."""
+    digests = _Digests()
+    bar = _progress_bar(path.stat().st_size, name) if progress else None
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(CHUNK_BYTES):
+                digests.update(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    return digests
 
 
 def _progress_bar(total_bytes: int | None, name: str) -> tqdm | None:
@@ -193,15 +304,29 @@ def _progress_bar(total_bytes: int | None, name: str) -> tqdm | None:
     return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=name)
 
 
-def _verify(source: DatasetSource, sha256: str, md5: str) -> None:
-    """Raise ChecksumError unless every published checksum matches the bytes that arrived."""
+def _verify(source: DatasetSource, digests: _Digests, local_copy: Path | None = None) -> None:
+    """Raise ChecksumError unless every published checksum matches the bytes downloaded (or read from `local_copy`)."""
+    sha256, md5 = digests.sha256.hexdigest(), digests.md5.hexdigest()
+    origin = source.url if local_copy is None else str(local_copy)
     for algorithm, expected, actual in (("sha256", source.sha256, sha256), ("md5", source.md5, md5)):
-        if expected is not None and actual != expected:
-            raise ChecksumError(
-                f"The archive from {source.url} has {algorithm} {actual}, but {expected} was published for "
-                f"{source.name}. The download is corrupt, or the file on the server changed; nothing was "
-                f"installed. Try again; if it persists, report it (the set may need a new source)."
+        if expected is None or actual == expected:
+            continue
+        if local_copy is None:
+            advice = "The download is corrupt, or the file on the server changed. Try again; if it persists, report it"
+        else:
+            advice = (
+                f"It is another file, or an incomplete copy: fetch {source.url} again and rerun "
+                f"`sr-teach download {source.name} --from FILE`"
             )
+        raise ChecksumError(
+            f"{origin} has {algorithm} {actual}, but {algorithm} {expected} is published for the {source.name} "
+            f"archive; nothing was installed. {advice}."
+        )
+    if not source.is_verified:
+        print(
+            f"{source.name}: UNVERIFIED archive from {origin}: {digests.byte_count:,} bytes, sha256 {sha256}. "
+            f"Record this sha256 in SOURCES so later installs are checked."
+        )
 
 
 def _checked_member_path(member_name: str) -> PurePosixPath:
@@ -247,6 +372,23 @@ def _archive_files(archive_path: Path, archive_format: ArchiveFormat) -> Iterato
     return _tar_files(archive_path, "r:gz" if archive_format == "tar.gz" else "r:")
 
 
+def _folder_files(folder: Path) -> Iterator[ArchiveFile]:
+    """Each file under the folder an archive was unpacked into, as (path, function returning its bytes).
+
+    The path keeps the folder's own name and the visible folders above it, so a rule such as
+    "benchmark/Set5/HR/*.png" matches whether the user names the folder holding benchmark/,
+    benchmark/ or benchmark/Set5. Hidden folders (~/.cache) are left out, as in archives.
+    """
+    above = folder.resolve().parts[1:]  # without the root, "/" or "C:\\"
+    hidden = [index for index, part in enumerate(above) if part.startswith(".")]
+    prefix = PurePosixPath(*above[hidden[-1] + 1 :] if hidden else above)
+    for root, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(subfolder for subfolder in subfolders if not subfolder.startswith("."))
+        relative = PurePosixPath(*Path(root).relative_to(folder).parts)
+        for file in sorted(files):
+            yield prefix / relative / file, (Path(root) / file).read_bytes
+
+
 def _matching_rule(member_path: PurePosixPath, rules: tuple[MemberRule, ...]) -> MemberRule | None:
     # macOS zips carry "__MACOSX/.../._0801.png" shadow files and ".DS_Store"; they match "*.png"
     # but are not images.
@@ -255,12 +397,15 @@ def _matching_rule(member_path: PurePosixPath, rules: tuple[MemberRule, ...]) ->
     return next((rule for rule in rules if member_path.match(rule.pattern)), None)
 
 
-def _unpack(archive_path: Path, source: DatasetSource, staged: Path) -> None:
-    """Write the archive members the source's rules select into `staged`, laid out as HR/ and LR_bicubic/X<s>/."""
+def _unpack(files: Iterator[ArchiveFile], source: DatasetSource, staged: Path, *, origin: str) -> None:
+    """Write the files the source's rules select into `staged`, laid out as HR/ and LR_bicubic/X<s>/.
+
+    `files` come from the archive, or from a folder it was unpacked into; `origin` names either in messages.
+    """
     staged.mkdir()
     written: set[Path] = set()
     try:
-        for member_path, read_member in _archive_files(archive_path, source.archive_format):
+        for member_path, read_member in files:
             rule = _matching_rule(member_path, source.members)
             if rule is None:
                 continue
@@ -270,49 +415,60 @@ def _unpack(archive_path: Path, source: DatasetSource, staged: Path) -> None:
             destination = staged / rule.folder / f"{stem}.png"
             if destination in written:
                 raise DownloadError(
-                    f"Two members of {source.url} map onto {rule.folder}/{stem}.png; "
+                    f"Two files of {origin} map onto {rule.folder}/{stem}.png; "
                     f"the rules for {source.name} need fixing."
                 )
             destination.parent.mkdir(parents=True, exist_ok=True)
-            _write_png(read_member(), member_path.suffix.lower(), destination)
+            _write_png(read_member(), member_path, destination, origin=origin)
             written.add(destination)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as error:
         raise DownloadError(
-            f"The archive from {source.url} could not be read ({error}); nothing was installed."
+            f"{origin} could not be read as a {source.archive_format} archive ({error}); nothing was installed."
         ) from error
-    _check_layout(staged, source)
+    _check_layout(staged, source, origin=origin)
 
 
-def _write_png(data: bytes, suffix: str, destination: Path) -> None:
-    if suffix == ".png":
+def _write_png(data: bytes, member_path: PurePosixPath, destination: Path, *, origin: str) -> None:
+    """Store one image as PNG: PNG bytes as they are, other formats decoded first."""
+    if member_path.suffix.lower() == ".png":
+        # Checked, because an unverified archive or folder may hold an error page named .png.
+        if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise DownloadError(f"{member_path} in {origin} is not a PNG image; nothing was installed.")
         destination.write_bytes(data)  # byte for byte: no re-encoding of the ground truth
         return
     from PIL import Image  # only the BMP (T91) and JPEG (BSD200) archives need decoding
 
-    with Image.open(io.BytesIO(data)) as image:
-        image.save(destination, format="PNG")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as error:  # OSError: unknown or truncated
+        raise DownloadError(
+            f"{member_path} in {origin} is not a readable image ({error}); nothing was installed."
+        ) from error
+    image.save(destination, format="PNG")  # a full disk is an OSError of its own, not a bad image
 
 
-def _check_layout(staged: Path, source: DatasetSource) -> None:
+def _check_layout(staged: Path, source: DatasetSource, *, origin: str) -> None:
     """Fail loudly if the archive did not give the set we expected, instead of installing a wrong one."""
     high_resolution = staged / "HR"
     hr_names = sorted(path.name for path in high_resolution.glob("*.png")) if high_resolution.is_dir() else []
     if not hr_names:
         patterns = ", ".join(rule.pattern for rule in source.members if rule.folder == "HR")
         raise DownloadError(
-            f"No member of {source.url} matched {patterns}; the archive's layout may have changed. "
+            f"Nothing in {origin} matched {patterns}, where {source.name}'s HR images lie in {source.url}: "
+            f"it is not that archive (or the folder it unpacks into), or the archive's layout changed. "
             f"Nothing was installed."
         )
     if source.expected_image_count is not None and len(hr_names) != source.expected_image_count:
         raise DownloadError(
-            f"{source.name} should have {source.expected_image_count} HR images but the archive from "
-            f"{source.url} gave {len(hr_names)}. Nothing was installed."
+            f"{source.name} should have {source.expected_image_count} HR images but {origin} "
+            f"gave {len(hr_names)}. Nothing was installed."
         )
     for low_resolution in sorted((staged / "LR_bicubic").glob("X*")):
         lr_names = sorted(path.name for path in low_resolution.glob("*.png"))
         if lr_names != hr_names:
             raise DownloadError(
-                f"{source.name}: LR_bicubic/{low_resolution.name} does not hold one image per HR image "
+                f"{source.name}: {origin} gave LR_bicubic/{low_resolution.name} without one image per HR image "
                 f"({len(lr_names)} vs {len(hr_names)}, or different names). Nothing was installed."
             )
 

@@ -3,6 +3,7 @@ members map onto NAME/HR and NAME/LR_bicubic/X<s>, and whom to cite on what term
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -108,7 +109,7 @@ SOURCES: dict[str, DatasetSource] = {
     # their Caffe training code. UNVERIFIED: we found no checksum we can cite. A sha256 for this file,
     # 001146419f7acfb12a3e7929c8acd5de88a08d687d6881085f81321ad6982b1a (19,619,221 bytes), appears in
     # public code whose repository we could not identify; compare it with the one printed after an
-    # allow_unverified=True download before recording it here.
+    # --allow-unverified download before recording it here.
     "T91": DatasetSource(
         name="T91",
         url="https://mmlab.ie.cuhk.edu.hk/projects/SRCNN/SRCNN_train.zip",
@@ -169,3 +170,13 @@ SOURCES: dict[str, DatasetSource] = {
         licence="DIV2K: academic research use only",
     ),
 }
+
+
+def find_source(name: str) -> DatasetSource:
+    """SOURCES[name], or a ValueError that lists the known names and suggests the nearest one."""
+    if name in SOURCES:
+        return SOURCES[name]
+    same_but_case = [known for known in SOURCES if known.lower() == name.lower()]
+    nearest = same_but_case or difflib.get_close_matches(name, SOURCES, n=1)
+    suggestion = f" Did you mean {nearest[0]}?" if nearest else ""
+    raise ValueError(f"Unknown dataset {name!r}.{suggestion} Known datasets: {', '.join(SOURCES)}.")
