@@ -82,7 +82,8 @@ def download_dataset(
     inside DATA_DIR (the same file system, so the final rename is atomic), hashing the bytes as they
     arrive; compare the hash with the published one *before* opening the archive; unpack only the
     members the source's `MemberRule`s ask for, refusing absolute or `..` paths, as PNG; rename the
-    folder into place. On any error, Ctrl-C included, the temporary folder is deleted.
+    folder into place. On any error, Ctrl-C included, the temporary folder is deleted (and the ones a
+    killed download left behind go at the next start).
 
     `from_path` installs without the network, from the archive fetched elsewhere (the file the URL
     gives, checked against the same published checksum) or from the folder it was unpacked into
@@ -158,7 +159,7 @@ def _refuse_unverified(name: str, source: DatasetSource, local_copy: Path | None
         raise UnverifiedSourceError(
             f"{local_copy} is a folder, and only the archive {source.url} has a published checksum, so "
             f"sr_teach cannot tell whether the files in a folder are the right ones. Give that archive itself "
-            f"to --from, or, if you trust the folder, pass --allow-unverified (allow_unverified=True in Python)."
+            f"to --from (from_path in Python), or, if you trust the folder, pass --allow-unverified (allow_unverified=True in Python)."
         )
     if not source.is_verified:
         raise UnverifiedSourceError(
@@ -316,7 +317,7 @@ def _verify(source: DatasetSource, digests: _Digests, local_copy: Path | None = 
         else:
             advice = (
                 f"It is another file, or an incomplete copy: fetch {source.url} again and rerun "
-                f"`sr-teach download {source.name} --from FILE`"
+                f"`sr-teach download {source.name} --from FILE` (from_path=FILE in Python)"
             )
         raise ChecksumError(
             f"{origin} has {algorithm} {actual}, but {algorithm} {expected} is published for the {source.name} "
