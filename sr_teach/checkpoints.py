@@ -124,6 +124,11 @@ def load_checkpoint(
     if checkpoint.get("format_version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer sr_teach (format {checkpoint['format_version']}, "
                               f"this one reads up to {VERSION}); update sr_teach")
+    broken = [name for name, value in checkpoint["state_dict"].items()
+              if not isinstance(value, torch.Tensor) or (value.is_floating_point() and not value.isfinite().all())]
+    if broken:
+        raise CheckpointError(f"{path} holds NaN or infinite weights (in {broken[0]}): the run that wrote it diverged; "
+                              "use an earlier checkpoint, or train again with a smaller learning rate")
     if model_name is not None and checkpoint["model_name"] != model_name:
         raise CheckpointError(f"{path} holds weights for model {checkpoint['model_name']!r}, not {model_name!r}")
     saved_scale = checkpoint.get("scale")

@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
+import os
 import platform
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+from PIL import Image
 
 from sr_teach import __version__
 from sr_teach.datasets import available_datasets, resolve_data_dir
@@ -22,6 +27,12 @@ from sr_teach.device import DeviceNotAvailableError, pick_device
 from sr_teach.tools.download import DownloadError
 from sr_teach.images import ImageError, load_image, save_image
 from sr_teach.interpolation import METHODS
+
+if TYPE_CHECKING:
+    from sr_teach.experiment import ExperimentConfig
+
+
+MAX_PIXELS_VARIABLE = "SR_TEACH_MAX_PIXELS"  # the image-size limit that sr_teach.images reads
 
 
 class CommandError(Exception):
@@ -78,6 +89,8 @@ def make_upscaler(arguments: argparse.Namespace) -> tuple[Callable[[torch.Tensor
 def command_evaluate(arguments: argparse.Namespace) -> None:
     from sr_teach.evaluation import evaluate
 
+    check_number("--crop-border", arguments.crop_border, 0, "0 or more pixels")
+
     upscaler, label = make_upscaler(arguments)
     result = evaluate(
         upscaler, arguments.dataset, arguments.scale, data_dir=arguments.data_dir, method=label,
@@ -86,12 +99,32 @@ def command_evaluate(arguments: argparse.Namespace) -> None:
     print(json.dumps(result.to_dict(), indent=2) if arguments.json else result.table())
 
 
+def check_number(option: str, value: float | None, minimum: float, what: str) -> None:
+    """Refuse a missing-the-point number (NaN, infinite, too small) given for `option`."""
+    if value is not None and not (math.isfinite(value) and value >= minimum):
+        raise CommandError(f"{option} must be {what}, not {value:g}")
+
+
+def check_output(path: str, force: bool, also: str = "") -> Path:
+    """Refuse an output that exists (without --force) or cannot be written, before any work is done."""
+    output = Path(path)
+    if output.is_dir():
+        raise CommandError(f"{output} is a folder; give a file name, e.g. {output / 'result.png'}")
+    if output.exists() and not force:
+        raise CommandError(f"{output} exists; pass --force to overwrite it{also}")
+    if not output.parent.is_dir():
+        raise CommandError(f"the folder {output.parent} does not exist; create it first")
+    if not os.access(output.parent, os.W_OK):
+        raise CommandError(f"cannot write into the folder {output.parent} (no permission); choose another output")
+    return output
+
+
 def command_upscale(arguments: argparse.Namespace) -> None:
-    output = Path(arguments.output)
-    if output.exists() and not arguments.force:
-        raise CommandError(f"{output} exists; pass --force to overwrite it")
-    if arguments.scale <= 0:
-        raise CommandError(f"--scale must be positive, not {arguments.scale}")
+    output = check_output(arguments.output, arguments.force)
+    if Image.registered_extensions().get(output.suffix.lower()) is None:
+        raise CommandError(f"cannot tell an image format from the suffix of {output}; use .png (lossless) or .jpg")
+    check_number("--scale", arguments.scale, 1, "a finite factor of at least 1 (upscale enlarges; sr_teach."
+                 "degradations.downscale makes smaller images)")
     upscaler, label = make_upscaler(arguments)
     image = load_image(arguments.input)
     result = upscaler(image, int(arguments.scale) if arguments.model else arguments.scale)
@@ -99,44 +132,102 @@ def command_upscale(arguments: argparse.Namespace) -> None:
     print(f"wrote {output} ({result.shape[-1]}x{result.shape[-2]}, {label} x{arguments.scale:g})")
 
 
-def command_train(arguments: argparse.Namespace) -> None:
-    from sr_teach.degradations import DegradationConfig
-    from sr_teach.experiment import Experiment, ExperimentConfig
-    from sr_teach.training import TrainConfig
+# `sr-teach train` options: their defaults, the ExperimentConfig field each sets, and the TrainConfig
+# fields a resumed run may change (the rest describes the run and stays as saved).
+TRAIN_DEFAULTS = {
+    "extra_scales": [], "data": [], "lr": 1e-3, "schedule": "constant", "batch_size": 16, "patch_size": 17,
+    "loss": "mse", "augment": "flips", "degradation": "bicubic", "channels": 1, "validation_fraction": 0.1,
+    "validation_every": 200, "device": "auto", "seed": 0,
+}
+RUN_FIELDS = {
+    "model": "model", "scale": "scale", "extra_scales": "extra_scales", "channels": "num_channels",
+    "data": "data", "patch_size": "patch_size", "batch_size": "batch_size", "augment": "augment", "seed": "seed",
+    "validation_fraction": "validation_fraction", "degradation": "degradation.method", "loss": "train.loss",
+}
+RESUME_CHANGES = {
+    "lr": "learning_rate", "schedule": "lr_schedule", "total_steps": "total_steps",
+    "validation_every": "validation_every", "device": "device",
+}
 
-    output = Path(arguments.output)
-    if output.exists() and not arguments.force and arguments.resume != arguments.output:
-        raise CommandError(f"{output} exists; pass --force to overwrite it, or --resume {output} to continue it")
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from sr_teach.experiment import Experiment
+
+    given = {name: value for name, value in vars(arguments).items() if name in TRAIN_DEFAULTS or name in RUN_FIELDS
+             or name in RESUME_CHANGES}
+    resume_in_place = arguments.resume is not None and Path(arguments.resume).resolve() == Path(arguments.output).resolve()
+    output = check_output(arguments.output, arguments.force or resume_in_place,
+                          f", or --resume {arguments.output} to continue it")
     if arguments.steps is None and arguments.seconds is None:
         raise CommandError("say how long to train: --steps N and/or --seconds T")
+    check_number("--steps", arguments.steps, 1, "at least 1")
+    check_number("--seconds", arguments.seconds, 0.001, "a positive number of seconds")
+    check_number("--total-steps", given.get("total_steps"), 1, "at least 1")
+    check_number("--lr", given.get("lr"), 1e-300, "a positive number")
     if arguments.resume:
-        experiment = Experiment.resume(arguments.resume)
-        print(f"resuming {arguments.resume} at step {experiment.trainer.step}")
+        check_resume_options(arguments.resume, given)
+        changes = {RESUME_CHANGES[name]: value for name, value in given.items() if name in RESUME_CHANGES}
+        experiment = Experiment.resume(arguments.resume, **changes)
+        print(f"resuming {arguments.resume} at step {experiment.trainer.step}"
+              + (f" with {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""))
     else:
-        total = arguments.total_steps or arguments.steps or 10**6
-        config = ExperimentConfig(
-            model=arguments.model, scale=arguments.scale, extra_scales=tuple(arguments.extra_scales),
-            num_channels=arguments.channels, data=tuple(arguments.data), patch_size=arguments.patch_size,
-            batch_size=arguments.batch_size, augment=arguments.augment, seed=arguments.seed,
-            validation_fraction=arguments.validation_fraction,
-            degradation=DegradationConfig(method=arguments.degradation),
-            train=TrainConfig(
-                learning_rate=arguments.lr, loss=arguments.loss, total_steps=total,
-                lr_schedule=arguments.schedule, device=arguments.device,
-                validation_every=arguments.validation_every,
-            ),
-        )
-        experiment = Experiment(config)
-    device = experiment.trainer.device
-    print(f"training {arguments.model} x{arguments.scale} on {len(experiment.train_paths)} images "
-          f"({len(experiment.validation_paths)} held out for validation) on {device}")
+        experiment = Experiment(new_run_config(arguments, {**TRAIN_DEFAULTS, **given}))
+    config = experiment.config
+    print(f"training {config.model} x{'/'.join(map(str, config.scales))} on {len(experiment.train_paths)} images "
+          f"({len(experiment.validation_paths)} held out for validation) on {experiment.trainer.device}")
     history = experiment.train(steps=arguments.steps, seconds=arguments.seconds, progress=not arguments.quiet)
     if history.stop_message:
         print(history.stop_message)
     experiment.save(output, overwrite=True)
-    best = experiment.trainer.best_validation_psnr
-    summary = f"validation PSNR {best:.2f} dB (step {experiment.trainer.best_validation_step})" if best > -1e9 else ""
-    print(f"stopped after step {experiment.trainer.step} ({history.stop_reason}); {summary}; wrote {output}")
+    trainer = experiment.trainer
+    summary = [f"stopped after step {trainer.step} ({history.stop_reason})"]
+    if trainer.best_state is not None:
+        summary.append(f"validation PSNR {trainer.best_validation_psnr:.2f} dB (step {trainer.best_validation_step})")
+    print("; ".join([*summary, f"wrote {output}"]))
+    if history.stop_reason == "interrupted":  # saved; now say so to the shell, as an interrupted program does
+        return 128 + (signal.SIGTERM if history.stop_message.startswith("SIGTERM") else signal.SIGINT)
+    return 0
+
+
+def new_run_config(arguments: argparse.Namespace, options: dict) -> ExperimentConfig:
+    """The ExperimentConfig of a fresh `sr-teach train` run."""
+    from sr_teach.degradations import DegradationConfig
+    from sr_teach.experiment import ExperimentConfig
+    from sr_teach.training import TrainConfig
+
+    for name in ("model", "scale"):
+        if name not in options:
+            raise CommandError(f"--{name} is needed to start a run (or --resume CHECKPOINT to continue one)")
+    return ExperimentConfig(
+        model=options["model"], scale=options["scale"], extra_scales=tuple(options["extra_scales"]),
+        num_channels=options["channels"], data=tuple(options["data"]), patch_size=options["patch_size"],
+        batch_size=options["batch_size"], augment=options["augment"], seed=options["seed"],
+        validation_fraction=options["validation_fraction"],
+        degradation=DegradationConfig(method=options["degradation"]),
+        train=TrainConfig(
+            learning_rate=options["lr"], loss=options["loss"],
+            total_steps=options.get("total_steps") or arguments.steps or 10**6,
+            lr_schedule=options["schedule"], device=options["device"], validation_every=options["validation_every"],
+        ),
+    )
+
+
+def check_resume_options(path: str, given: dict) -> None:
+    """Refuse options that would describe another run than the saved one (another model, scale, data...)."""
+    from sr_teach.checkpoints import load_checkpoint
+
+    saved = load_checkpoint(path)["extra"].get("experiment") or {}
+    for name, value in given.items():
+        if name not in RUN_FIELDS:
+            continue
+        saved_value = saved
+        for key in RUN_FIELDS[name].split("."):
+            saved_value = saved_value.get(key) if isinstance(saved_value, dict) else None
+        same = list(saved_value) == list(value) if isinstance(value, list) else saved_value == value
+        if not same:
+            option = "--" + name.replace("_", "-")
+            raise CommandError(f"{path} is a run with {option} {saved_value}, which cannot change on resume; "
+                               f"drop {option} to continue it, or start a new run with another --output")
 
 
 def command_download(arguments: argparse.Namespace) -> None:
@@ -170,6 +261,7 @@ def command_benchmark(arguments: argparse.Namespace) -> None:
     def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    check_number("--repeats", arguments.repeats, 1, "at least 1")
     rows = benchmark(tuple(arguments.scales), data_dir=arguments.data_dir, repeats=arguments.repeats, progress=report)
     table = markdown_table(rows)
     print(table)
@@ -190,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(info)
     info.set_defaults(run=command_info)
 
+    def add_max_pixels(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--max-pixels", type=int, help=f"largest image, in pixels, to read or make "
+                             f"(default: ${MAX_PIXELS_VARIABLE} or sr_teach.images' limit)")
+
     def add_model(command: argparse.ArgumentParser) -> None:
+        add_max_pixels(command)
         command.add_argument("--method", default="bicubic", help=f"interpolation, one of: {', '.join(METHODS)}")
         command.add_argument("--model", help="a shipped model name (e.g. espcn) or a checkpoint file; overrides --method")
         command.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
@@ -217,30 +314,38 @@ def build_parser() -> argparse.ArgumentParser:
     from sr_teach.losses import LOSSES
     from sr_teach.models import MODELS
 
-    train = commands.add_parser("train", help="train a model and write a checkpoint")
-    train.add_argument("--model", required=True, choices=list(MODELS), help="architecture")
-    train.add_argument("--scale", type=int, required=True)
-    train.add_argument("--extra-scales", type=int, nargs="*", default=[], help="more scales for a pre-upsampling model")
-    train.add_argument("--data", nargs="*", default=[], help="folders of HR training images (default: the bundled photos)")
+    train = commands.add_parser("train", help="train a model and write a checkpoint (or continue one: --resume)")
+    unset = argparse.SUPPRESS  # run options keep no value unless given, so --resume can tell what changed
+
+    def option(*names: str, text: str, **settings) -> None:
+        default = TRAIN_DEFAULTS.get(names[0].lstrip("-").replace("-", "_"))
+        shown = f" (default: {default})" if default not in (None, []) else ""
+        train.add_argument(*names, default=unset, help=text + shown, **settings)
+
+    option("--model", choices=list(MODELS), text="architecture (needed unless --resume)")
+    option("--scale", type=int, text="the enlargement the model learns, 2 or more (needed unless --resume)")
+    option("--extra-scales", type=int, nargs="*", text="more scales for a pre-upsampling model")
+    option("--data", nargs="*", text="folders of HR training images (default: the bundled photos)")
     train.add_argument("--steps", type=int, help="optimizer steps to run")
     train.add_argument("--seconds", type=float, help="wall-clock seconds to run (whichever of steps/seconds ends first)")
-    train.add_argument("--total-steps", type=int, help="length of the planned run for the learning-rate schedule")
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
-    train.add_argument("--schedule", default="constant", choices=["constant", "cosine", "step"])
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--patch-size", type=int, default=17, help="LR patch side in pixels")
-    train.add_argument("--loss", default="mse", choices=list(LOSSES))
-    train.add_argument("--augment", default="flips", choices=list(AUGMENTATIONS))
-    train.add_argument("--degradation", default="bicubic", help="how LR images are made (see sr_teach.degradations)")
-    train.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1 = Y channel (as the papers), 3 = RGB")
-    train.add_argument("--validation-fraction", type=float, default=0.1, help="training images held out to pick the best weights")
-    train.add_argument("--validation-every", type=int, default=200, help="steps between validations")
-    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--resume", help="continue the run saved in this checkpoint")
+    option("--total-steps", type=int, text="length of the planned run for the learning-rate schedule")
+    option("--lr", type=float, text="learning rate (Adam); may change on --resume")
+    option("--schedule", choices=["constant", "cosine", "step"], text="learning-rate schedule; may change on --resume")
+    option("--batch-size", type=int, text="patches per step")
+    option("--patch-size", type=int, text="LR patch side in pixels")
+    option("--loss", choices=list(LOSSES), text="what the optimizer minimises")
+    option("--augment", choices=list(AUGMENTATIONS), text="how training patches are varied")
+    option("--degradation", text="how LR images are made (see sr_teach.degradations)")
+    option("--channels", type=int, choices=[1, 3], text="1 = Y channel (as the papers), 3 = RGB")
+    option("--validation-fraction", type=float, text="training images held out to pick the best weights")
+    option("--validation-every", type=int, text="steps between validations")
+    option("--device", text="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    option("--seed", type=int, text="seeds the weights, the patches and the validation split")
+    train.add_argument("--resume", help="continue the run saved in this checkpoint (--output may be the same file)")
     train.add_argument("--output", required=True, help="checkpoint file to write")
     train.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_max_pixels(train)
     train.set_defaults(run=command_train)
 
     download = commands.add_parser("download", help="fetch standard sets from their public sources")
@@ -275,15 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    if getattr(arguments, "max_pixels", None) is not None:
+        os.environ[MAX_PIXELS_VARIABLE] = str(arguments.max_pixels)  # read by sr_teach.images.check_pixels
     try:
-        arguments.run(arguments)
+        status = arguments.run(arguments) or 0
     except (CommandError, DeviceNotAvailableError, DownloadError, ImageError, OSError, ValueError) as error:
         print(f"sr-teach {arguments.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"sr-teach {arguments.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":

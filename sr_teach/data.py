@@ -109,9 +109,10 @@ def load_training_image(path: str | os.PathLike, num_channels: int) -> torch.Ten
 
 
 def _load_images(
-    paths: Sequence[Path], num_channels: int, min_size: int, why_min_size: str
+    paths: Sequence[Path], num_channels: int, min_size: int, why_min_size: str, purpose: str = "training"
 ) -> tuple[list[Path], list[torch.Tensor]]:
-    """Load every usable image; warn about (and skip) unreadable ones and ones smaller than min_size."""
+    """Load every usable image; warn about (and skip) unreadable ones and ones smaller than min_size.
+    None usable is an error for training; for validation ("validation") a warning and an empty list."""
     kept_paths, images, unreadable, too_small = [], [], [], []
     for path in paths:
         try:
@@ -130,9 +131,12 @@ def _load_images(
     if too_small:
         warnings.warn(f"Skipped {len(too_small)} image(s) smaller than {min_size}x{min_size} pixels ({why_min_size}): "
                       + "; ".join(too_small), stacklevel=3)
-    if not images:
+    if not images and purpose == "training":
         raise ValueError(f"None of the {len(paths)} image(s) can be used for training ({len(unreadable)} unreadable, "
                          f"{len(too_small)} smaller than {min_size}x{min_size} pixels: {why_min_size})")
+    if not images:
+        warnings.warn(f"None of the {len(paths)} held-out image(s) can be used for validation: training goes on "
+                      "without validation, and the last weights are kept", stacklevel=3)
     return kept_paths, images
 
 
@@ -410,7 +414,9 @@ def load_validation_pairs(
     if not paths:
         return []  # no held-out images (validation_fraction=0): nothing to validate on
     generator = torch.Generator().manual_seed(seed)
-    _, images = _load_images([Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}")
+    _, images = _load_images(
+        [Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}", purpose="validation"
+    )
     pairs = []
     for image in images:
         target = mod_crop(image.float() / 255, scale)  # (C, H, W)

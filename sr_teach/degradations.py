@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +39,8 @@ def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
 
 def check_scale(scale: float) -> int:
     """Return `scale` as an int if it is an integer factor >= 2, else raise a clear ValueError."""
-    if isinstance(scale, bool) or not math.isfinite(float(scale)) or float(scale) != int(scale) or int(scale) < 2:
+    if (isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale)
+            or scale != int(scale) or scale < 2):
         raise ValueError(f"scale must be a whole number of at least 2 (2, 3, 4, 8, ...), not {scale!r}")
     return int(scale)
 

@@ -23,7 +23,7 @@ import torch
 from sr_teach.augmentation import AugmentConfig
 from sr_teach.checkpoints import load_checkpoint, save_checkpoint
 from sr_teach.data import DataConfig, PatchSampler, load_validation_pairs, split_train_validation
-from sr_teach.degradations import DegradationConfig
+from sr_teach.degradations import DegradationConfig, check_scale
 from sr_teach.datasets import find_images
 from sr_teach.images import data_folder
 from sr_teach.interpolation import resize
@@ -68,6 +68,10 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(loss="mse"))
     seed: int = 0  # seeds the initial weights, the patches and the validation split
 
+    def __post_init__(self) -> None:
+        for scale in (self.scale, *self.extra_scales):
+            check_scale(scale)  # a network learns to enlarge: x2 or more
+
     @property
     def scales(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys((self.scale, *self.extra_scales)))
@@ -84,13 +88,17 @@ class ExperimentConfig:
                 f"this run was trained with a custom loss function ({loss!r}), which a checkpoint cannot hold; "
                 "rebuild the Experiment with that function and load the trainer state yourself"
             )
-        return cls(**{
-            **values,
-            "degradation": DegradationConfig(**values["degradation"]),
-            "train": TrainConfig.from_dict(values["train"]),
-            "extra_scales": tuple(values["extra_scales"]),
-            "data": tuple(values["data"]),
-        })
+        try:
+            return cls(**{
+                **values,
+                "degradation": DegradationConfig(**values["degradation"]),
+                "train": TrainConfig.from_dict(values["train"]),
+                "extra_scales": tuple(values["extra_scales"]),
+                "data": tuple(values["data"]),
+            })
+        except (KeyError, TypeError) as error:  # a missing or unknown setting: another version, or edited
+            raise ValueError(f"the saved experiment settings do not fit this sr_teach ({type(error).__name__}: "
+                             f"{error}); start a new run instead of resuming") from error
 
 
 class Experiment:
@@ -170,12 +178,18 @@ class Experiment:
         )
 
     @classmethod
-    def resume(cls, path: str | os.PathLike, callbacks: Iterable[Any] = ()) -> Experiment:
-        """Rebuild the experiment of a checkpoint written by `save` and continue its run."""
+    def resume(cls, path: str | os.PathLike, callbacks: Iterable[Any] = (), **train_changes: Any) -> Experiment:
+        """Rebuild the experiment of a checkpoint written by `save` and continue its run.
+
+        train_changes replace TrainConfig fields for the rest of the run, e.g. learning_rate=1e-4
+        after a divergence, or a longer total_steps; the model, data and scale stay as saved.
+        """
         checkpoint = load_checkpoint(path)
         saved, trainer_state = checkpoint["extra"].get("experiment"), checkpoint.get("trainer_state")
         if saved is None or trainer_state is None:
             raise ValueError(f"{path} does not hold a resumable sr_teach experiment (was it saved by Experiment.save?)")
-        experiment = cls(ExperimentConfig.from_dict(saved), callbacks=callbacks)
+        config = ExperimentConfig.from_dict(saved)
+        config = replace(config, train=replace(config.train, **train_changes))
+        experiment = cls(config, callbacks=callbacks)
         experiment.trainer.load_state_dict(trainer_state)
         return experiment

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from sr_teach.checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
+from sr_teach.degradations import check_scale
 from sr_teach.models import MODELS
 
 WEIGHTS_FOLDER = Path(__file__).parent / "weights"
@@ -45,6 +46,7 @@ def pretrained_models() -> list[PretrainedInfo]:
 
 def load_pretrained(name: str, scale: int, device: str | torch.device = "cpu") -> nn.Module:
     """Load shipped weights: `load_pretrained("espcn", scale=3)`; no network access needed."""
+    scale = check_scale(scale)
     # The zoo names a file after its recipe: NAME_xS.pt for one scale, NAME.pt for a multi-scale model.
     for path in (WEIGHTS_FOLDER / f"{name}_x{scale}.pt", WEIGHTS_FOLDER / f"{name}.pt"):
         checkpoint = load_checkpoint(path) if path.exists() else None
@@ -61,7 +63,8 @@ def load_model(name_or_checkpoint: str | os.PathLike, scale: int, device: str | 
     """A checkpoint file if `name_or_checkpoint` is a path, else shipped weights by name (the command
     line's `--model NAME|CKPT`), built to serve `scale`."""
     path = Path(name_or_checkpoint)
-    if not (path.suffix in (".pt", ".pth", ".ckpt") or path.exists()):
+    # A shipped model's name is never taken for a file or folder of that name here (write ./espcn for one).
+    if str(name_or_checkpoint) in MODELS or not (path.suffix in (".pt", ".pth", ".ckpt") or path.exists()):
         return load_pretrained(str(name_or_checkpoint), scale, device=device)
     return _build(load_checkpoint(path), path, scale, device)
 

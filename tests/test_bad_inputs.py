@@ -6,16 +6,27 @@ Each test here failed before its fix (issue 11's list, item by item).
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from sr_teach.checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
+from sr_teach.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from sr_teach.cli import main
 from sr_teach.files import current_umask, write_atomically
 from sr_teach.images import save_image
 from sr_teach.models import ESPCN
+from sr_teach.pretrained import load_pretrained
 
 
 def mode_of(path: Path) -> int:
@@ -127,3 +138,159 @@ def test_a_checkpoint_with_a_bad_config_is_refused(tmp_path: Path, change: str) 
     torch.save(checkpoint, path)
     with pytest.raises(CheckpointError, match="model_config.*list|cannot be rebuilt"):
         model_from_checkpoint(load_checkpoint(path))
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path: Path) -> None:
+    model = ESPCN(scale=2)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    path = save_checkpoint(tmp_path / "diverged.pt", model)
+    with pytest.raises(CheckpointError, match="NaN or infinite weights .*smaller learning rate"):
+        load_checkpoint(path)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def run_cli(capsys: pytest.CaptureFixture, *arguments: str) -> tuple[int, str, str]:
+    status = main(list(arguments))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_refused(status: int, err: str, *fragments: str) -> None:
+    assert status == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, lines
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+
+
+@pytest.mark.parametrize(("arguments", "fragment"), [
+    (["--seconds", "nan"], "--seconds must be a positive number"),
+    (["--seconds", "-5"], "--seconds must be a positive number"),
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--steps", "2", "--scale", "0"], "at least 2"),
+    (["--steps", "2", "--scale", "1"], "at least 2"),
+    (["--steps", "2", "--lr", "nan"], "--lr must be a positive number"),
+])
+def test_train_refuses_bad_numbers_before_any_work(capsys, tmp_path: Path, arguments: list[str],
+                                                   fragment: str) -> None:
+    base = ["train", "--model", "espcn", "--scale", "3", "--output", str(tmp_path / "run.pt")]
+    status, _, err = run_cli(capsys, *base, *arguments)
+    assert_refused(status, err, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("arguments", "fragment"), [
+    (["evaluate", "--dataset", "bundled", "--crop-border", "-1"], "--crop-border must be 0 or more"),
+    (["benchmark", "--repeats", "0"], "--repeats must be at least 1"),
+    (["benchmark", "--scales", "5"], "not x5"),
+])
+def test_evaluate_and_benchmark_refuse_bad_numbers(capsys, arguments: list[str], fragment: str) -> None:
+    status, _, err = run_cli(capsys, *arguments)
+    assert_refused(status, err, fragment)
+
+
+@pytest.mark.parametrize("scale", ["nan", "inf", "-inf", "0.5", "1e-9"])
+def test_upscale_refuses_scales_that_do_not_enlarge(capsys, tmp_path: Path, tiny_images, scale: str) -> None:
+    status, _, err = run_cli(capsys, "upscale", str(tiny_images["colour"]), str(tmp_path / "out.png"),
+                             f"--scale={scale}")
+    assert_refused(status, err, "--scale must be a finite factor of at least 1")
+
+
+def test_upscale_checks_the_output_before_computing(capsys, tmp_path: Path, tiny_images) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    status, _, err = run_cli(capsys, "upscale", str(tiny_images["colour"]), str(results / "out.xyz"),
+                             "--scale", "2", "--model", "vdsr")
+    assert_refused(status, err, "suffix of", ".png")
+    status, _, err = run_cli(capsys, "upscale", str(tiny_images["colour"]), str(results), "--scale", "2")
+    assert_refused(status, err, "is a folder")
+    assert list(results.iterdir()) == []
+
+
+def test_a_folder_named_like_a_shipped_model_does_not_shadow_it(capsys, tmp_path: Path, tiny_images,
+                                                                monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "espcn").mkdir()
+    status, out, err = run_cli(capsys, "upscale", str(tiny_images["colour"]), "big.png", "--scale", "3",
+                               "--model", "espcn")
+    assert status == 0, err
+    assert "espcn x3" in out
+
+
+def test_pretrained_hints_never_suggest_a_scale_that_cannot_be_trained() -> None:
+    for scale in (0, 1, None, 2.5):
+        with pytest.raises(ValueError) as error:
+            load_pretrained("espcn", scale)
+        assert "sr-teach train" not in str(error.value)
+        assert "at least 2" in str(error.value)
+
+
+# ---------------------------------------------------------------- 6, 7, 12. train, resume
+
+
+def small_run(tmp_path: Path, *extra: str) -> list[str]:
+    return ["train", "--steps", "3", "--batch-size", "2", "--validation-every", "2", "--quiet", *extra]
+
+
+def test_resume_honours_a_new_learning_rate_and_refuses_another_model(capsys, tmp_path: Path) -> None:
+    path = str(tmp_path / "run.pt")
+    status, _, err = run_cli(capsys, *small_run(tmp_path, "--model", "espcn", "--scale", "3", "--output", path))
+    assert status == 0, err
+    status, out, err = run_cli(capsys, *small_run(tmp_path, "--resume", path, "--output", path, "--lr", "1e-4"))
+    assert status == 0, err  # continuing in place is allowed
+    assert "learning_rate=0.0001" in out and "training espcn x3" in out
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["train_config"]["learning_rate"] == 1e-4
+    assert checkpoint["history"]["learning_rate"][-1] == 1e-4 and checkpoint["history"]["learning_rate"][0] == 1e-3
+    for option, value in (("--model", "srcnn"), ("--scale", "2"), ("--batch-size", "8")):
+        before = Path(path).read_bytes()
+        status, _, err = run_cli(capsys, *small_run(tmp_path, "--resume", path, "--output", path, option, value))
+        assert_refused(status, err, f"{option}", "cannot change on resume")
+        assert Path(path).read_bytes() == before
+
+
+def test_no_validation_gives_a_clean_summary(capsys, tmp_path: Path) -> None:
+    status, out, err = run_cli(capsys, *small_run(tmp_path, "--model", "espcn", "--scale", "3",
+                                                  "--validation-fraction", "0", "--output", str(tmp_path / "a.pt")))
+    assert status == 0, err
+    assert "; ;" not in out and "stopped after step 3 (steps); wrote" in out
+
+
+def test_a_bad_image_in_the_validation_split_is_skipped(tmp_path: Path, tiny_images) -> None:
+    from sr_teach.data import load_validation_pairs
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(tiny_images["colour"].read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable"):
+        pairs = load_validation_pairs([broken, tiny_images["colour"]], 2, 1, pre_upsample=False)
+    assert len(pairs) == 1
+    with pytest.warns(UserWarning, match="without validation"):
+        assert load_validation_pairs([broken], 2, 1, pre_upsample=False) == []
+
+
+# ---------------------------------------------------------------- 11. stopping
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize(("signal_number", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_the_run_and_exits_with_the_signal_status(tmp_path: Path, signal_number: int,
+                                                                 status: int) -> None:
+    output = tmp_path / "run.pt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sr_teach.cli", "train", "--model", "espcn", "--scale", "3", "--seconds", "120",
+         "--quiet", "--output", str(output)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout.readline().startswith("training espcn x3")  # the loop is about to start
+        time.sleep(1.0)
+        process.send_signal(signal_number)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == status, err
+    assert "(interrupted); " in out and "wrote" in out
+    assert load_checkpoint(output)["trainer_state"]["step"] > 0

@@ -68,6 +68,13 @@ def benchmark(
     progress: Callable[[str], None] = print,
 ) -> list[BenchmarkRow]:
     """Measure bicubic and every shipped model at each scale (see the module docstring)."""
+    known = sorted({scale for _, scale in PUBLISHED_BICUBIC})
+    unknown = [scale for scale in scales if scale not in known]
+    if unknown:
+        raise ValueError(f"the benchmark compares with the published tables at x{', x'.join(map(str, known))}, "
+                         f"not x{', x'.join(map(str, unknown))}; choose among those")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1 (the best of that many timing runs counts), not {repeats}")
     rows = []
     for scale in scales:
         published = {dataset: PUBLISHED_BICUBIC[(dataset, scale)][0] for dataset in BENCHMARK_SETS}
