@@ -107,7 +107,7 @@ def wheel_source(pip_output: str) -> str:
     if found is None:
         return "pip's configured sources"
     verb, location = found.groups()
-    if location.startswith(CPU_INDEX):
+    if "pytorch.org/whl/cpu/" in location:  # download.pytorch.org, or the CDN it links to
         return "PyTorch's CPU index"
     if "://" in location:
         return urlsplit(location).netloc
@@ -142,8 +142,9 @@ def install_torch() -> None:
             arguments = [f"torch=={cpu_version}", requirement, "--index-url", CPU_INDEX, *QUICK_NETWORK]
         else:
             reason = "no NVIDIA GPU found, but no CPU-only build either: pip's default torch"
-            note("run.py: PyTorch's CPU index could not be reached and pip sees no CPU-only torch elsewhere; "
-                 "installing pip's default torch (on Linux several GB with CUDA). To choose, set SR_TEACH_TORCH.")
+            note("run.py: pip sees no CPU-only torch (a +cpu version) on PyTorch's CPU index, which may be "
+                 "unreachable, or elsewhere; installing pip's default torch (on Linux x86 several GB with "
+                 "CUDA). To choose, set SR_TEACH_TORCH.")
             arguments = [requirement]
     note(f"run.py: installing torch ({reason})...")
     output = pip("install", *arguments, "--progress-bar", "off",

@@ -256,7 +256,7 @@ def test_without_any_cpu_build_pips_default_torch_is_installed_and_the_reason_gi
     assert not any(part.startswith("torch==") for part in install)
     assert run_py.torch_requirement() in install
     printed = capsys.readouterr().err
-    assert "could not be reached" in printed and "SR_TEACH_TORCH" in printed
+    assert "no CPU-only torch" in printed and "SR_TEACH_TORCH" in printed
     assert "run.py: torch 2.14.1 from" in printed
 
 
