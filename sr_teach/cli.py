@@ -305,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     upscale = commands.add_parser("upscale", help="enlarge an image file")
     upscale.add_argument("input", help="an image file Pillow can read")
     upscale.add_argument("output", help="where to write the result (PNG recommended)")
-    upscale.add_argument("--scale", type=float, required=True, help="enlargement factor, e.g. 2, 3, 4 or 2.5")
+    upscale.add_argument("--scale", type=float, required=True,
+                         help="enlargement factor, at least 1: e.g. 2, 3, 4 or 2.5 (upscale never shrinks)")
     add_model(upscale)
     upscale.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     upscale.set_defaults(run=command_upscale)

@@ -49,8 +49,10 @@ def find_images(folders: str | os.PathLike | Sequence[str | os.PathLike]) -> lis
         folders = [folders]
     found: list[Path] = []
     for folder in map(Path, folders):
+        if folder.is_file():
+            raise NotADirectoryError(f"{folder} is a file; give the folder that holds the images ({folder.parent})")
         if not folder.is_dir():
-            raise FileNotFoundError(f"The image folder {folder} does not exist (or is not a folder)")
+            raise FileNotFoundError(f"The image folder {folder} does not exist")
         in_folder = []
         for root, subfolders, files in os.walk(folder):
             subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
