@@ -3,33 +3,52 @@
     upscale(model, image, scale=3)   # a PIL image, a NumPy array or a tensor in; the same kind out
 
 For an image that fits in memory the path is four public steps, each callable alone:
-`images.to_tensor`, then `super_resolve` (the colours a model works on, MATLAB-bicubic enlargement
-first for a pre-upsampling model, `run_model`, the colours back), then `images.to_image`. Models
-trained like the papers see only the luma Y: Cb and Cr are enlarged by bicubic. Only for images
-too big to run whole, `run_model_tiled` cuts the model's input into tiles with enough context
-around each (the model's `receptive_field_radius`) that the stitched result equals the untiled one.
+`images.to_tensor`, then `super_resolve` (the colours a model works on, `enlarge`: MATLAB-bicubic
+first for a pre-upsampling model, `run_model`, then the colours back), then `images.to_image`.
+Models trained like the papers see only the luma Y: Cb and Cr are enlarged by bicubic. Beside that
+path, for what is too big to run whole: `run_model_tiled` cuts the model's input into tiles with
+enough context (the model's `receptive_field_radius`) that the stitched result equals the untiled
+one, and `upscale_file` writes a file a stripe of rows at a time (`enlarge(rows=...)`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from sr_teach.images import rgb_to_gray, rgb_to_ycbcr, to_image, to_tensor, ycbcr_to_rgb
-from sr_teach.interpolation import resize
+from sr_teach.device import pick_device
+from sr_teach.images import (
+    image_size,
+    load_image,
+    rgb_to_gray,
+    rgb_to_ycbcr,
+    save_stripes,
+    to_image,
+    to_tensor,
+    ycbcr_to_rgb,
+)
+from sr_teach.interpolation import BAND_ROWS, KERNELS, METHODS, output_size, resize
 
 # With tile_size=None, images whose output has at most this many pixels run whole, bigger ones in
 # tiles of about this many output pixels: a 1080p frame (2.07 MP) runs whole, while a 64-channel
 # float32 feature map of one tile stays near 640 MB.
 AUTO_TILE_OUTPUT_PIXELS = 2_500_000
 MIN_AUTO_TILE_SIZE = 64  # automatic tiles are never smaller, so their margins do not cost more than they do
+# upscale_file makes this many output pixels at a time (whole bands of BAND_ROWS rows, at least one):
+# SRCNN's 64 feature maps of a stripe then take about 400 MB.
+STRIPE_OUTPUT_PIXELS = 1_000_000
 
 # Fragments of PyTorch's errors for an input smaller than a layer can take.
 _TOO_SMALL_ERRORS = (
@@ -63,17 +82,13 @@ def upscale(
     """
     scale = resolve_scale(model, scale)
     images, kind = to_tensor(image)  # (B, C, H, W) in [0, 1]
+    output_size(images.shape[-2:], scale, None)  # an ImageError now if the result would be too big
     if device is not None:
-        model.to(device)
+        model.to(pick_device(device))
     if tile_size is None:
         tile_size = _automatic_tile_size(model, images, scale, tile_overlap)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            result = super_resolve(model, images, scale, tile_size, tile_overlap, batch_size)
-    finally:
-        model.train(was_training)
+    with _evaluating(model):
+        result = super_resolve(model, images, scale, tile_size, tile_overlap, batch_size)
     return to_image(result, kind)
 
 
@@ -86,28 +101,138 @@ def super_resolve(
     batch_size: int = 1,
 ) -> torch.Tensor:
     """(B, C, H, W) in [0, 1] -> (B, C, scale H, scale W): colours to the model's (YCbCr for a Y
-    model: it sees Y), the MATLAB-bicubic enlargement first for a pre model, the model (in tiles
-    with a tile_size), then Cb and Cr enlarged by bicubic and the colours back."""
-    upsampling, num_channels = check_model(model)
-    working = images
+    model: it sees Y), `enlarge` (MATLAB bicubic first for a pre model, the model in tiles with a
+    tile_size, Cb and Cr by bicubic), then the colours back."""
+    _, num_channels = check_model(model)
+    output_size(images.shape[-2:], scale, None)  # an ImageError if the result would be too big
+    working = model_colours(images, num_channels)
+    enlarged = enlarge(model, working, scale, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size)
+    return image_colours(enlarged, num_channels, images.shape[1])
+
+
+def model_colours(images: torch.Tensor, num_channels: int) -> torch.Tensor:
+    """(B, C, H, W) in the colours a model of `num_channels` works on: YCbCr for a Y model on a colour
+    image (it sees Y; Cb and Cr ride along), three equal channels for an RGB model on a gray one."""
     if num_channels == 1 and images.shape[1] == 3:
-        working = rgb_to_ycbcr(images)  # (B, 3, H, W): the model works on Y
-    elif num_channels == 3 and images.shape[1] == 1:
-        working = images.expand(-1, 3, -1, -1)  # three equal channels
-    if upsampling == "pre":
-        working = resize(working, scale=scale)  # (B, C', scale H, scale W), the model's input size
+        return rgb_to_ycbcr(images)  # (B, 3, H, W): the model works on Y
+    if num_channels == 3 and images.shape[1] == 1:
+        return images.expand(-1, 3, -1, -1)  # three equal channels
+    return images
+
+
+def image_colours(enlarged: torch.Tensor, num_channels: int, image_channels: int) -> torch.Tensor:
+    """The inverse of `model_colours`, clamped to [0, 1]: YCbCr back to RGB, an RGB result of a gray image to gray."""
+    if enlarged.shape[1] == num_channels:  # the model made every channel
+        return rgb_to_gray(enlarged) if image_channels == 1 else enlarged
+    return ycbcr_to_rgb(enlarged).clamp(0, 1)
+
+
+def enlarge(
+    model: nn.Module,
+    working: torch.Tensor,
+    scale: float,
+    rows: tuple[int, int] | None = None,
+    tile_size: int | None = None,
+    tile_overlap: int | None = None,
+    batch_size: int = 1,
+) -> torch.Tensor:
+    """The middle of `super_resolve`, in the model's colours: MATLAB-bicubic enlargement first for a
+    pre model, the model on its channels (clamped to [0, 1]), the other channels (Cb, Cr) by bicubic.
+
+    rows=(start, stop) makes only those output rows (a stripe, for `upscale_file`), from the input
+    rows they need: the model sees its receptive field as context (as a tile does).
+    """
+    upsampling, num_channels = check_model(model)
     factor = 1 if upsampling == "pre" else int(scale)
-    model_input, chroma = working[:, :num_channels], working[:, num_channels:]
+    out_height = math.ceil(working.shape[-2] * scale)
+    start, stop = rows or (0, out_height)
+    context = 0 if rows is None else receptive_field_radius(model)
+    model_height = out_height if upsampling == "pre" else working.shape[-2]
+    window = _window(start // factor, -(-stop // factor), context, model_height, _folding(model))
+    keep = slice(start - window.start * factor, stop - window.start * factor)  # the stripe in the window's output
+    if upsampling == "pre":
+        working = resize(working, scale=scale, rows=(window.start, window.stop))  # (B, C', window, scale W)
+        model_input, chroma = working[:, :num_channels], working[:, num_channels:, keep]
+    else:
+        model_input, chroma = working[:, :num_channels, window], working[:, num_channels:]
+        if chroma.shape[1] > 0:
+            chroma = resize(chroma, scale=scale, rows=(start, stop))  # Cb, Cr: the eye barely sees colour detail
     if tile_size is None:
         output = run_model(model, model_input, factor)
     else:
         output = run_model_tiled(model, model_input, factor, tile_size, tile_overlap, batch_size)
-    output = output.clamp(0, 1)  # (B, num_channels, scale H, scale W)
-    if chroma.shape[1] == 0:  # the model made every channel
-        return rgb_to_gray(output) if images.shape[1] == 1 else output
-    if upsampling == "post":
-        chroma = resize(chroma, scale=scale)  # Cb, Cr: the eye barely sees colour detail
-    return ycbcr_to_rgb(torch.cat([output, chroma], dim=1)).clamp(0, 1)
+    output = output[..., keep, :].clamp(0, 1)  # (B, num_channels, stop - start, scale W)
+    return output if chroma.shape[1] == 0 else torch.cat([output, chroma], dim=1)
+
+
+def upscale_file(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    upscaler: nn.Module | str,
+    scale: float | None = None,
+    overwrite: bool = False,
+    device: str | torch.device | None = None,
+) -> tuple[int, int]:
+    """Enlarge an image file into another with a model or an interpolation method (a name in
+    `interpolation.METHODS`), and return the (height, width) written.
+
+    The result is made and written a stripe of STRIPE_OUTPUT_PIXELS at a time, so memory holds the
+    input and one stripe, never the whole result (README's "Memory"). The stripes equal the rows of
+    `upscale` (for a MATLAB kernel exactly, for a model up to float rounding, as tiles).
+    """
+    output_path = Path(output_path)
+    if output_path.exists() and not overwrite:
+        raise FileExistsError(f"{output_path} exists; pass --force (overwrite=True) to replace it")
+    if isinstance(upscaler, nn.Module):
+        scale = resolve_scale(upscaler, scale)
+        if device is not None:
+            upscaler.to(pick_device(device))
+    elif upscaler not in METHODS:
+        raise ValueError(f"unknown upscaler {upscaler!r}: give a model or one of {', '.join(METHODS)}")
+    elif scale is None:
+        raise ValueError(f"say how much to enlarge with {upscaler}: upscale_file(..., scale=2)")
+    height, width = output_size(image_size(input_path), scale, None)  # too big: refused before decoding
+    image = load_image(input_path)[None]  # (1, C, H, W): the only whole-image tensor
+    if not isinstance(upscaler, nn.Module):
+        stripes = _interpolated_stripes(image, scale, upscaler, height, width)
+        save_stripes(stripes, height, output_path, overwrite)
+        return height, width
+    _, num_channels = check_model(upscaler)
+    working, image_channels = model_colours(image, num_channels), image.shape[1]
+    del image  # the model's colours replace it
+    stripes = (image_colours(enlarge(upscaler, working, scale, rows), num_channels, image_channels)[0]
+               for rows in _stripe_rows(height, width))
+    with _evaluating(upscaler):
+        save_stripes(stripes, height, output_path, overwrite)
+    return height, width
+
+
+def _interpolated_stripes(image: torch.Tensor, scale: float, method: str, height: int, width: int) -> Iterator:
+    """The stripes of `resize(image, scale, method)`; a method that is not a MATLAB kernel resizes whole."""
+    if method not in KERNELS:
+        yield resize(image, scale=scale, method=method)[0]
+        return
+    for rows in _stripe_rows(height, width):
+        yield resize(image, scale=scale, method=method, rows=rows)[0]
+
+
+def _stripe_rows(height: int, width: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of output stripes of whole BAND_ROWS bands, about STRIPE_OUTPUT_PIXELS each."""
+    step = max(1, STRIPE_OUTPUT_PIXELS // (width * BAND_ROWS)) * BAND_ROWS
+    for start in range(0, height, step):
+        yield start, min(start + step, height)
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode without gradients, put back in training mode afterwards if it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def run_model(model: nn.Module, model_input: torch.Tensor, factor: int = 1) -> torch.Tensor:
@@ -163,9 +288,14 @@ def run_model_tiled(
                       "pixels), so pixels near tile edges miss context and seams may show; leave tile_overlap=None",
                       stacklevel=3)
     images, channels, height, width = model_input.shape
+    fold = _folding(model)
+    if fold > 1:  # tiles on the model's f x f blocks: pad to whole blocks first, as the model itself does
+        model_input = F.pad(model_input, (0, -width % fold, 0, -height % fold), mode="replicate")
+    padded_height, padded_width = model_input.shape[-2:]
     tiles = [(index, rows, columns) for index in range(images)
-             for rows in _spans(height, tile_size, tile_overlap) for columns in _spans(width, tile_size, tile_overlap)]
-    result = model_input.new_empty(images, channels, height * factor, width * factor)
+             for rows in _spans(padded_height, tile_size, tile_overlap, fold)
+             for columns in _spans(padded_width, tile_size, tile_overlap, fold)]
+    result = model_input.new_empty(images, channels, padded_height * factor, padded_width * factor)
     for first in range(0, len(tiles), batch_size):
         chunk = tiles[first : first + batch_size]
         windows = torch.stack([model_input[index, :, rows.window, columns.window] for index, rows, columns in chunk])
@@ -175,7 +305,7 @@ def run_model_tiled(
             height_out, width_out = (rows.stop - rows.start) * factor, (columns.stop - columns.start) * factor
             result[index, :, rows.start * factor : rows.stop * factor, columns.start * factor : columns.stop * factor] = (
                 output[:, top : top + height_out, left : left + width_out])
-    return result
+    return result[..., : height * factor, : width * factor]
 
 
 def resolve_scale(model: nn.Module, scale: float | None = None) -> float:
@@ -252,7 +382,8 @@ def receptive_field_radius(model: nn.Module, probe_size: int = 64) -> int:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    return math.ceil(sum((_layer_reach(layer) / resolution for layer, resolution in layer_calls), Fraction(0)))
+    reach = math.ceil(sum((_layer_reach(layer) / resolution for layer, resolution in layer_calls), Fraction(0)))
+    return reach + _folding(model) - 1  # a pixel's f x f block reaches f - 1 pixels further than the pixel
 
 
 def _layer_reach(layer: nn.Module) -> int:
@@ -308,18 +439,35 @@ class _Span:
     window: slice
 
 
-def _spans(length: int, tile_size: int, overlap: int) -> list[_Span]:
+def _spans(length: int, tile_size: int, overlap: int, grid: int = 1) -> list[_Span]:
     """Cut 0 .. length - 1 into near-equal tiles, each with `overlap` pixels of context on both sides.
 
     Every window has the same size (at the image border the context comes from the inside instead),
-    so the windows of many tiles stack into one batch.
+    so the windows of many tiles stack into one batch. With grid=f (a length of whole f-blocks) every
+    tile and window starts on a multiple of f.
     """
     if tile_size >= length:
         return [_Span(0, length, slice(0, length))]
     size = math.ceil(length / math.ceil(length / tile_size))  # as equal as possible: no thin last tile
+    size, overlap = _round_up(size, grid), _round_up(overlap, grid)
     window = min(length, size + 2 * overlap)
     spans = []
     for start in range(0, length, size):
         window_start = min(max(start - overlap, 0), length - window)
         spans.append(_Span(start, min(start + size, length), slice(window_start, window_start + window)))
     return spans
+
+
+def _window(start: int, stop: int, context: int, length: int, grid: int) -> slice:
+    """start .. stop - 1 widened by `context` on both sides within 0 .. length - 1, on multiples of `grid`."""
+    return slice(max(0, start - context) // grid * grid, min(length, _round_up(stop + context, grid)))
+
+
+def _round_up(number: int, multiple: int) -> int:
+    return -(-number // multiple) * multiple
+
+
+def _folding(model: nn.Module) -> int:
+    """f for a model that folds f x f blocks of its input into channels (VDSR's pixel_unshuffle), else 1:
+    a window of its input must start on a multiple of f, or its blocks, and so its result, change."""
+    return int(getattr(getattr(model, "config", None), "pixel_unshuffle", 1) or 1)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sr_teach.images import quantize
+from sr_teach.images import check_pixels, quantize
 
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
@@ -60,11 +61,41 @@ METHODS = (
 )
 
 
+# A shrink so strong that one output pixel would average more input pixels than this along an axis
+# is refused: its weights alone would fill the memory (scale=1e-9 asks for 4e9 per output pixel).
+MAX_KERNEL_TAPS = 1_000_000
+BAND_ROWS = 128  # output rows computed by one matrix product; a stripe that starts on a band is exact
+
+
+@dataclass(frozen=True)
+class ResizeWeights:
+    """The resize along one axis, stored as MATLAB's weights per output pixel, not as a dense matrix.
+
+    Output pixel i is sum_k weights[i, k] * input[first[i] + k]: a few numbers per output pixel
+    (4 for bicubic enlarging), where the (out, in) matrix of `resize_matrix` is almost all zeros.
+    """
+
+    first: torch.Tensor  # (out_length,) int64: the first input pixel (0-based) that output pixel i reads
+    weights: torch.Tensor  # (out_length, taps) float64: the weights of input pixels first[i], first[i] + 1, ...
+
+    def rows(self, start: int, stop: int) -> tuple[ResizeWeights, slice]:
+        """The weights of output pixels start..stop-1, counted from the first input pixel they read,
+        and the input pixels they read: the slice to cut from the input."""
+        first = self.first[start:stop]
+        low, high = int(first.min()), int(first.max()) + self.weights.shape[1]
+        return ResizeWeights(first - low, self.weights[start:stop]), slice(low, high)
+
+    def matrix(self, in_length: int) -> torch.Tensor:
+        """The dense (out_length, in_length) matrix: each row the weights at their input pixels, zeros elsewhere."""
+        columns = self.first[:, None] + torch.arange(self.weights.shape[1])
+        return torch.zeros(len(self.first), in_length, dtype=torch.float64).scatter_(1, columns, self.weights)
+
+
 @functools.lru_cache(maxsize=256)  # training resizes many patches of a few sizes; do not modify the result
-def resize_matrix(
+def resize_weights(
     in_length: int, out_length: int, scale: float, kernel: str = "bicubic", antialiasing: bool = True
-) -> torch.Tensor:
-    """The (out_length, in_length) matrix M such that resized = M @ signal, as MATLAB computes it.
+) -> ResizeWeights:
+    """MATLAB's weights for resizing a signal of in_length pixels to out_length (see `resize_matrix`).
 
     Output pixel x (1-based) sits at u = x / scale + 0.5 (1 - 1 / scale) in input coordinates. Its
     value is a weighted sum of the input pixels within the kernel's reach, the weights normalised to
@@ -73,14 +104,17 @@ def resize_matrix(
     """
     function, width = KERNELS[kernel]
     if scale < 1 and antialiasing and kernel != "nearest":
-        weight_function = lambda x: scale * function(scale * x)  # noqa: E731
+        weight_function = lambda x: scale * function(scale * x)
         width = width / scale
     else:
         weight_function = function
+    taps = math.ceil(width) + 2
+    if taps > MAX_KERNEL_TAPS:
+        raise ValueError(f"scale {scale:g} shrinks too much: each output pixel would average {taps:,} input pixels "
+                         f"along an axis (at most {MAX_KERNEL_TAPS:,}); give the output size instead (size=)")
     x = torch.arange(1, out_length + 1, dtype=torch.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = torch.floor(u - width / 2)
-    taps = math.ceil(width) + 2
     indices = left[:, None] + torch.arange(taps, dtype=torch.float64)[None, :]  # 1-based
     weights = weight_function(u[:, None] - indices)
     weights = weights / weights.sum(dim=1, keepdim=True)
@@ -88,19 +122,37 @@ def resize_matrix(
     period = 2 * in_length
     zero_based = (indices.long() - 1) % period
     zero_based = torch.where(zero_based >= in_length, period - 1 - zero_based, zero_based)
-    matrix = torch.zeros(out_length, in_length, dtype=torch.float64)
-    matrix.scatter_add_(1, zero_based, weights)
-    return matrix
+    # Mirrored taps land inside the kernel's span, so a window of min(taps, in_length) pixels holds them all.
+    window = min(taps, in_length)
+    first = zero_based.min(dim=1).values.clamp(max=in_length - window)
+    merged = torch.zeros(out_length, window, dtype=torch.float64)
+    merged.scatter_add_(1, zero_based - first[:, None], weights)  # a pixel reached twice adds its weights
+    return ResizeWeights(first, merged)
+
+
+def resize_matrix(
+    in_length: int, out_length: int, scale: float, kernel: str = "bicubic", antialiasing: bool = True
+) -> torch.Tensor:
+    """The (out_length, in_length) matrix M such that resized = M @ signal, as MATLAB computes it.
+
+    Each row holds the weights of `resize_weights` at their input pixels, zeros elsewhere: the
+    picture for a lesson (resize itself never builds it, it would be 0.8 GB for a 24 MP photo).
+    """
+    return resize_weights(in_length, out_length, scale, kernel, antialiasing).matrix(in_length)
 
 
 def output_size(in_size: tuple[int, int], scale: float | None, size: tuple[int, int] | None) -> tuple[int, int]:
-    """The (H, W) a resize produces: `size` if given, else ceil(scale * input size), as MATLAB."""
+    """The (H, W) a resize produces: `size` if given, else ceil(scale * input size), as MATLAB; an
+    ImageError if that is more pixels than `images.max_pixels()` allows."""
+    what = f"resizing {in_size[0]} x {in_size[1]} by {scale:g}" if size is None else "the requested size"
     if size is None:
         if scale is None or not 0 < scale < math.inf:
-            raise ValueError(f"give a positive scale or an output size, not scale={scale}")
+            raise ValueError(f"give a positive, finite scale or an output size, not scale={scale}")
+        check_pixels(in_size[0] * scale, in_size[1] * scale, what)  # before rounding: no int overflows
         size = (math.ceil(in_size[0] * scale), math.ceil(in_size[1] * scale))
     if min(size) < 1:
         raise ValueError(f"resizing {in_size[0]}x{in_size[1]} by {scale} gives an empty image; the image is too small")
+    check_pixels(size[0], size[1], what)
     return int(size[0]), int(size[1])
 
 
@@ -110,13 +162,16 @@ def resize(
     size: tuple[int, int] | None = None,
     method: str = "bicubic",
     clamp: bool = True,
+    rows: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Resize a (C, H, W) or (B, C, H, W) image in [0, 1] by `scale` (or to `size`) with `method`.
 
     scale > 1 enlarges (x2, x3, x4, x8 or any non-integer factor), scale < 1 shrinks; the output
-    is ceil(scale * input size). The MATLAB kernels (KERNELS) compute `resize_matrix` along rows and
+    is ceil(scale * input size). The MATLAB kernels (KERNELS) apply `resize_weights` along rows and
     columns in float64, as MATLAB's `imresize(image, scale)`; clamp=False keeps the small overshoot
-    past [0, 1] that MATLAB has before it converts back to uint8.
+    past [0, 1] that MATLAB has before it converts back to uint8. rows=(start, stop) makes only those
+    output rows, from the input rows they read (a stripe of a big image; MATLAB kernels only): the
+    same numbers as in the whole result when start is a multiple of BAND_ROWS.
 
     >>> resize(torch.rand(3, 10, 10), scale=2.5).shape
     torch.Size([3, 25, 25])
@@ -126,15 +181,19 @@ def resize(
     if image.dim() not in (3, 4):
         raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
     (in_height, in_width), (out_height, out_width) = image.shape[-2:], output_size(image.shape[-2:], scale, size)
+    start, stop = rows or (0, out_height)
+    if not 0 <= start < stop <= out_height or (rows is not None and method not in KERNELS):
+        raise ValueError(f"rows={rows} must be (start, stop) with 0 <= start < stop <= {out_height}, "
+                         f"for one of the methods {', '.join(KERNELS)}")
     if method in KERNELS:
         scale_h, scale_w = (scale, scale) if size is None else (out_height / in_height, out_width / in_width)
-        matrix_h = resize_matrix(in_height, out_height, scale_h, method).to(image.device)
-        matrix_w = resize_matrix(in_width, out_width, scale_w, method).to(image.device)
-        result = image.to(torch.float64)
+        weights_h, needed_rows = resize_weights(in_height, out_height, scale_h, method).rows(start, stop)
+        weights_w = resize_weights(in_width, out_width, scale_w, method)
+        result = image[..., needed_rows, :].to(torch.float64)
         # MATLAB resizes along the dimension that shrinks most first (rows on a tie): a smaller middle image.
-        passes = [(matrix_h, -2), (matrix_w, -1)]  # rows, then columns
-        for matrix, axis in passes if scale_h <= scale_w else reversed(passes):
-            result = _resize_along(result, matrix, axis)
+        passes = [(weights_h, -2), (weights_w, -1)]  # rows, then columns
+        for weights, axis in passes if scale_h <= scale_w else reversed(passes):
+            result = _resize_along(result, weights, axis)
         result = result.to(image.dtype)
     elif method == "pil_bicubic":
         result = _pil_resize(image, (out_height, out_width))
@@ -147,22 +206,24 @@ def resize(
     return result.clamp(0, 1) if clamp else result
 
 
-def _resize_along(image: torch.Tensor, matrix: torch.Tensor, axis: int) -> torch.Tensor:
-    """`matrix` (out, in) applied along `axis` (-2 rows, -1 columns), a band of output rows at a time.
+def _resize_along(image: torch.Tensor, weights: ResizeWeights, axis: int) -> torch.Tensor:
+    """`weights` applied along `axis` (-2 rows, -1 columns), a band of BAND_ROWS output pixels at a time.
 
-    A bicubic output pixel mixes 4 input pixels per axis when enlarging, so each band of output rows
-    needs only the few input rows its weights reach: the same sums as the dense product, a fraction
-    of its time.
+    A bicubic output pixel mixes 4 input pixels per axis when enlarging, so a band of output pixels
+    reads only the few input pixels its weights reach: one small dense product per band (the band's
+    rows of `resize_matrix`, cut to the columns that hold a weight), the same sums as the whole one.
     """
     pieces = []
-    for start in range(0, matrix.shape[0], 128):
-        band = matrix[start : start + 128]
-        used = band.ne(0).any(dim=0).nonzero()
-        first, last = int(used[0]), int(used[-1]) + 1
+    for start in range(0, len(weights.first), BAND_ROWS):
+        band, inputs = weights.rows(start, start + BAND_ROWS)
+        matrix = band.matrix(inputs.stop - inputs.start)
+        used = matrix.ne(0).any(dim=0).nonzero()
+        first, last = inputs.start + int(used[0]), inputs.start + int(used[-1]) + 1
+        matrix = matrix[:, int(used[0]) : int(used[-1]) + 1].to(image.device)
         if axis == -2:
-            pieces.append(band[:, first:last] @ image[..., first:last, :])  # (b, h_in) @ (..., h_in, w)
+            pieces.append(matrix @ image[..., first:last, :])  # (b, h_in) @ (..., h_in, w)
         else:
-            pieces.append(image[..., first:last] @ band[:, first:last].T)  # (..., h, w_in) @ (w_in, b)
+            pieces.append(image[..., first:last] @ matrix.T)  # (..., h, w_in) @ (w_in, b)
     return torch.cat(pieces, dim=axis)
 
 

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from skimage.color import rgb2ycbcr as skimage_rgb2ycbcr
 
+from sr_teach import images
 from sr_teach.images import (
     ImageError,
     load_image,
@@ -174,17 +175,22 @@ def test_save_refuses_to_overwrite_and_leaves_the_original(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("interruption", [OSError("disk full"), KeyboardInterrupt()])
 @pytest.mark.parametrize("target_exists", [False, True])
-def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interruption, target_exists) -> None:
-    target = tmp_path / "atomic.png"
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])  # sr_teach's own PNG writer, and Pillow's for the others
+def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interruption, target_exists, suffix) -> None:
+    target = tmp_path / f"atomic{suffix}"
     if target_exists:
         save_image(torch.zeros(3, 4, 4), target)
     before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
 
-    def save_half_then_fail(self, fp, *args, **kwargs):
-        fp.write(b"\x89PNG\r\n\x1a\n half of an image")
+    def save_half_then_fail(self_or_file, file_or_stripes=None, *args, **kwargs):
+        file = self_or_file if suffix == ".png" else file_or_stripes
+        file.write(b"\x89PNG\r\n\x1a\n half of an image")
         raise interruption
 
-    monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
+    if suffix == ".png":
+        monkeypatch.setattr(images, "write_png", save_half_then_fail)
+    else:
+        monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
     with pytest.raises(type(interruption)):
         save_image(torch.ones(3, 4, 4), target)
     after = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
