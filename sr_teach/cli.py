@@ -25,14 +25,11 @@ from sr_teach import __version__
 from sr_teach.datasets import available_datasets, resolve_data_dir
 from sr_teach.device import DeviceNotAvailableError, pick_device
 from sr_teach.tools.download import DownloadError
-from sr_teach.images import ImageError, load_image, save_image
+from sr_teach.images import MAX_PIXELS_VARIABLE, ImageError, load_image, save_image
 from sr_teach.interpolation import METHODS
 
 if TYPE_CHECKING:
     from sr_teach.experiment import ExperimentConfig
-
-
-MAX_PIXELS_VARIABLE = "SR_TEACH_MAX_PIXELS"  # the image-size limit that sr_teach.images reads
 
 
 class CommandError(Exception):
@@ -381,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    saved_limit = os.environ.get(MAX_PIXELS_VARIABLE)
     if getattr(arguments, "max_pixels", None) is not None:
         os.environ[MAX_PIXELS_VARIABLE] = str(arguments.max_pixels)  # read by sr_teach.images.check_pixels
     try:
@@ -391,6 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sr-teach {arguments.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
+    finally:  # main() may run inside a notebook or a test: leave the environment as it was
+        if saved_limit is None:
+            os.environ.pop(MAX_PIXELS_VARIABLE, None)
+        else:
+            os.environ[MAX_PIXELS_VARIABLE] = saved_limit
     return status
 
 

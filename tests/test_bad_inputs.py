@@ -294,3 +294,33 @@ def test_a_signal_saves_the_run_and_exits_with_the_signal_status(tmp_path: Path,
     assert process.returncode == status, err
     assert "(interrupted); " in out and "wrote" in out
     assert load_checkpoint(output)["trainer_state"]["step"] > 0
+
+
+# ---------------------------------------------------------------- 3. an image over the pixel limit
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_in_training_and_refused_by_upscale(
+    capsys, tmp_path: Path, tiny_images, monkeypatch
+) -> None:
+    from PIL import Image
+
+    monkeypatch.delenv("SR_TEACH_MAX_PIXELS", raising=False)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("colour", "gray", "odd"):
+        for copy in range(3):
+            (photos / f"{name}{copy}.png").write_bytes(tiny_images[name].read_bytes())
+    Image.new("1", (1500, 1000)).save(photos / "bomb.png")  # 1.5 megapixels in a few hundred bytes
+    limit = ["--max-pixels", "1000000"]
+    status, out, err = run_cli(capsys, *small_run(tmp_path, "--model", "espcn", "--scale", "2", "--patch-size", "6",
+                                                  "--data", str(photos), "--output", str(tmp_path / "a.pt"), *limit))
+    assert status == 0, err
+    assert "stopped after step 3" in out
+    status, _, err = run_cli(capsys, "upscale", str(photos / "bomb.png"), str(tmp_path / "big.png"), "--scale", "2",
+                             *limit)
+    assert_refused(status, err, "1 megapixels", "--max-pixels")
+    status, _, err = run_cli(capsys, "upscale", str(photos / "colour0.png"), str(tmp_path / "big.png"),
+                             "--scale", "1000", *limit)
+    assert_refused(status, err, "megapixels", "--max-pixels")
+    assert not (tmp_path / "big.png").exists()
+    assert os.environ.get("SR_TEACH_MAX_PIXELS") is None  # the flag does not outlive the command
