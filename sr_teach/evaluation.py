@@ -84,8 +84,8 @@ class Evaluation:
         """A plain-text table of the per-image and mean scores."""
         width = max([len(score.name) for score in self.images] + [4])
         lines = [
-            f"{self.method} on {self.dataset} x{self.scale} "
-            f"({'Y channel' if self.y_channel else 'RGB'}, border {self.crop_border}, LR: {self.lr_source})",
+            (f"{self.method} on {self.dataset} x{self.scale} "
+             f"({'Y channel' if self.y_channel else 'RGB'}, border {self.crop_border}, LR: {self.lr_source})"),
             f"{'image':<{width}}  {'PSNR (dB)':>9}  {'SSIM':>6}",
         ]
         lines += [f"{s.name:<{width}}  {s.psnr:9.2f}  {s.ssim:6.4f}" for s in self.images]
@@ -126,7 +126,7 @@ def evaluate(
         if sr_image.shape != image.hr_image.shape:
             raise ValueError(f"the upscaler returned {tuple(sr_image.shape)} for {image.name}, "
                              f"expected {tuple(image.hr_image.shape)}")
-        options = dict(crop_border=crop_border, y_channel=y_channel, round_to_8bit=True)
+        options = {"crop_border": crop_border, "y_channel": y_channel, "round_to_8bit": True}
         result.images.append(ImageScore(
             image.name,
             float(psnr(sr_image, image.hr_image, **options)),

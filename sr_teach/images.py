@@ -124,7 +124,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     path = _image_file(path)
     with _opened(path, str(path)) as pil_image:
         width, height = pil_image.size
-        if pil_image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8):  # turned by 90 degrees
+        # Image.getexif reads what the header holds (PNG's own getexif would decode the pixels first)
+        if Image.Image.getexif(pil_image).get(EXIF_ORIENTATION) in (5, 6, 7, 8):  # turned by 90 degrees
             width, height = height, width
     return height, width
 

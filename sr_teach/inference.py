@@ -46,9 +46,10 @@ from sr_teach.interpolation import BAND_ROWS, KERNELS, METHODS, output_size, res
 # float32 feature map of one tile stays near 640 MB.
 AUTO_TILE_OUTPUT_PIXELS = 2_500_000
 MIN_AUTO_TILE_SIZE = 64  # automatic tiles are never smaller, so their margins do not cost more than they do
-# upscale_file makes this many output pixels at a time (whole bands of BAND_ROWS rows, at least one):
-# SRCNN's 64 feature maps of a stripe then take about 400 MB.
+# upscale_file makes this many output pixels at a time (whole bands of BAND_ROWS rows, at least one),
+# and runs the model on tiles this wide within a stripe: SRCNN's 64 feature maps of one take 20 MB.
 STRIPE_OUTPUT_PIXELS = 1_000_000
+STRIPE_TILE_SIZE = 512
 
 # Fragments of PyTorch's errors for an input smaller than a layer can take.
 _TOO_SMALL_ERRORS = (
@@ -74,7 +75,8 @@ def upscale(
         to [0, 1]. scale: a post model enlarges by its own `model.scale`, a pre model by any scale
         >= 1 (even 2.5), which it must be told unless it remembers the one it was trained for.
     tile_size, tile_overlap, batch_size: see `run_model_tiled`; None runs images whole while the
-        output has at most AUTO_TILE_OUTPUT_PIXELS pixels. device: where to run (the model moves).
+        output has at most AUTO_TILE_OUTPUT_PIXELS pixels. device: where to run, as `device.pick_device`
+        takes it ("auto", "cpu", "cuda", "mps"); the model moves there.
 
     >>> from sr_teach.models import ESPCN
     >>> upscale(ESPCN(scale=3), np.zeros((10, 20, 3), dtype=np.uint8)).shape
@@ -191,8 +193,9 @@ def upscale_file(
         raise ValueError(f"unknown upscaler {upscaler!r}: give a model or one of {', '.join(METHODS)}")
     elif scale is None:
         raise ValueError(f"say how much to enlarge with {upscaler}: upscale_file(..., scale=2)")
-    height, width = output_size(image_size(input_path), scale, None)  # too big: refused before decoding
+    output_size(image_size(input_path), scale, None)  # too big: refused before decoding
     image = load_image(input_path)[None]  # (1, C, H, W): the only whole-image tensor
+    height, width = output_size(image.shape[-2:], scale, None)
     if not isinstance(upscaler, nn.Module):
         stripes = _interpolated_stripes(image, scale, upscaler, height, width)
         save_stripes(stripes, height, output_path, overwrite)
@@ -200,7 +203,7 @@ def upscale_file(
     _, num_channels = check_model(upscaler)
     working, image_channels = model_colours(image, num_channels), image.shape[1]
     del image  # the model's colours replace it
-    stripes = (image_colours(enlarge(upscaler, working, scale, rows), num_channels, image_channels)[0]
+    stripes = (image_colours(enlarge(upscaler, working, scale, rows, STRIPE_TILE_SIZE), num_channels, image_channels)[0]
                for rows in _stripe_rows(height, width))
     with _evaluating(upscaler):
         save_stripes(stripes, height, output_path, overwrite)

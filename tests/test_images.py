@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,14 @@ from skimage.color import rgb2ycbcr as skimage_rgb2ycbcr
 
 from sr_teach import images
 from sr_teach.images import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_VARIABLE,
     ImageError,
+    check_pixels,
+    decode_image,
     load_image,
     load_sample,
+    max_pixels,
     quantize,
     rgb_to_gray,
     rgb_to_luma,
@@ -335,3 +343,147 @@ def test_decode_image_reads_bytes_as_load_image_reads_the_file(tmp_path) -> None
         decode_image(b"these are not the pixels you are looking for")
     with pytest.raises(ImageError, match="upload.png could not be decoded"):
         decode_image(path.read_bytes()[:60], "upload.png")
+
+
+# ---------------------------------------------------------------- issue 11: huge images, EXIF, modes I and F
+
+
+def header_only_png(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims a size but holds one row of pixels: Pillow reads the size without decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    compressor = zlib.compressobj()
+    first_row = compressor.compress(bytes(1 + 3 * width)) + compressor.flush(zlib.Z_SYNC_FLUSH)  # the stream goes on
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", first_row))
+    return path
+
+
+@pytest.mark.parametrize("side", [15_000, 21_000])  # over the limit; and over twice it, where Pillow itself refuses
+def test_a_decompression_bomb_is_an_image_error(tmp_path: Path, side: int) -> None:
+    bomb = header_only_png(tmp_path / "bomb.png", side, side)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        with pytest.raises(ImageError, match="bomb.png .*megapixels.*SR_TEACH_MAX_PIXELS or pass --max-pixels"):
+            load_image(bomb)
+        with pytest.raises(ImageError, match="megapixels"):
+            decode_image(bomb.read_bytes(), "upload.png")
+
+
+def test_the_pixel_limit_comes_from_the_environment_at_each_call(tmp_path: Path, monkeypatch) -> None:
+    save_image(torch.rand(3, 40, 40), tmp_path / "forty.png")  # 1,600 pixels
+    save_image(torch.rand(3, 30, 30), tmp_path / "thirty.png")  # 900
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, "1000")
+    assert max_pixels() == 1000
+    with pytest.raises(ImageError, match="forty.png is 40 x 40 .* over the limit"):
+        load_image(tmp_path / "forty.png")
+    assert Image.MAX_IMAGE_PIXELS == 1000  # Pillow's own check follows sr_teach's
+    assert load_image(tmp_path / "thirty.png").shape == (3, 30, 30)
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, "1e4")
+    assert load_image(tmp_path / "forty.png").shape == (3, 40, 40)
+    for bad in ("lots", "-5", "0", "inf"):
+        monkeypatch.setenv(MAX_PIXELS_VARIABLE, bad)
+        with pytest.raises(ValueError, match="SR_TEACH_MAX_PIXELS"):
+            max_pixels()
+
+
+def test_the_default_limit_allows_100_megapixels_but_not_13000_squared_x4(monkeypatch) -> None:
+    monkeypatch.delenv(MAX_PIXELS_VARIABLE, raising=False)
+    assert max_pixels() == DEFAULT_MAX_PIXELS
+    check_pixels(10_000, 10_000)  # a 100-megapixel output
+    with pytest.raises(ImageError, match=r"52,000 x 52,000 = 2,704 megapixels"):
+        check_pixels(13_000 * 4, 13_000 * 4, "the output")
+
+
+def test_image_size_reads_only_the_header(tmp_path: Path) -> None:
+    assert images.image_size(header_only_png(tmp_path / "claim.png", 300, 200)) == (200, 300)
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(tmp_path / "claim.png")  # there are no pixels to decode
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    """A phone held upright stores the sensor's landscape pixels and the tag 6: 'turn me 90 degrees clockwise'."""
+    stored = np.zeros((16, 32, 3), dtype=np.uint8)  # 16 high, 32 wide: red left half, blue right half
+    stored[:, :16, 0] = 255
+    stored[:, 16:, 2] = 255
+    exif = Image.Exif()
+    exif[images.EXIF_ORIENTATION] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = load_image(tmp_path / "phone.jpg")
+    assert upright.shape == (3, 32, 16)  # portrait, as a viewer shows it
+    assert images.image_size(tmp_path / "phone.jpg") == (32, 16)
+    # turned clockwise, the left (red) half becomes the top
+    assert float(upright[0, :14].mean()) > 0.9 and float(upright[2, :14].mean()) < 0.1
+    assert float(upright[2, 18:].mean()) > 0.9 and float(upright[0, 18:].mean()) < 0.1
+    Image.fromarray(stored).save(tmp_path / "untagged.jpg", quality=95)
+    assert load_image(tmp_path / "untagged.jpg").shape == (3, 16, 32)
+
+
+@pytest.mark.parametrize("values, white", [
+    ([0, 128, 255], 255),  # 8-bit data in a 32-bit integer image: not black
+    ([0, 256, 65535], 65535),  # 16-bit data
+])
+def test_mode_i_is_read_in_its_own_range(tmp_path: Path, values, white) -> None:
+    pil_image = Image.fromarray(np.array([values], dtype=np.int32))
+    assert pil_image.mode == "I"
+    pil_image.save(tmp_path / "deep.tif")
+    wanted = expected([[value / white for value in values]])
+    assert_pixels(load_image(tmp_path / "deep.tif"), wanted)
+    assert_pixels(images.pil_to_tensor(pil_image), wanted)
+
+
+def test_a_dark_16_bit_pgm_stays_16_bit(tmp_path: Path) -> None:
+    """Pillow opens a 16-bit PGM as mode I; its values are 16-bit whatever their range."""
+    (tmp_path / "dark.pgm").write_bytes(b"P5\n2 1\n65535\n" + np.array([0, 255], dtype=">u2").tobytes())
+    assert_pixels(load_image(tmp_path / "dark.pgm"), expected([[0.0, 255 / 65535]]))
+
+
+@pytest.mark.parametrize("values, white", [([0.0, 0.25, 1.0], 1.0), ([0.0, 64.0, 255.0], 255.0)])
+def test_mode_f_is_read_in_its_own_range(tmp_path: Path, values, white) -> None:
+    Image.fromarray(np.array([values], dtype=np.float32)).save(tmp_path / "float.tif")
+    assert_pixels(load_image(tmp_path / "float.tif"), expected([[value / white for value in values]]))
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array([[-5, 100]], dtype=np.int32), "32-bit integers run from -5 to 100"),
+    (np.array([[0, 70_000]], dtype=np.int32), "32-bit integers run from 0 to 70,000"),
+    (np.array([[0.0, 300.0]], dtype=np.float32), "floats run from 0 to 300"),
+    (np.array([[-0.5, 0.5]], dtype=np.float32), "floats run from -0.5 to 0.5"),
+    (np.array([[0.0, np.nan]], dtype=np.float32), "floats run from"),
+])
+def test_modes_i_and_f_out_of_any_known_range_are_refused(tmp_path: Path, array, message) -> None:
+    Image.fromarray(array).save(tmp_path / "odd.tif")
+    with pytest.raises(ImageError, match=f"odd.tif: its {message}.*rescale"):
+        load_image(tmp_path / "odd.tif")
+
+
+# ---------------------------------------------------------------- saving a stripe at a time
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_save_stripes_writes_the_same_image_as_save_image(tmp_path: Path, channels: int) -> None:
+    image = torch.rand(channels, 45, 31, generator=torch.Generator().manual_seed(channels))
+    save_image(image, tmp_path / "whole.png")
+    stripes = [image[:, :1], image[:, 1:20], image[:, 20:]]
+    images.save_stripes(iter(stripes), 45, tmp_path / "stripes.png")
+    with Image.open(tmp_path / "stripes.png") as written:
+        written.verify()  # the chunks' CRCs and the zlib stream are sound
+    assert torch.equal(load_image(tmp_path / "stripes.png"), quantize(image))
+    assert torch.equal(load_image(tmp_path / "stripes.png"), load_image(tmp_path / "whole.png"))
+    images.save_stripes(iter(stripes), 45, tmp_path / "stripes.tif")  # other formats through Pillow
+    assert torch.equal(load_image(tmp_path / "stripes.tif"), quantize(image))
+
+
+def test_save_stripes_refuses_a_wrong_number_of_rows_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="the stripes held 10 rows, not the 12"):
+        images.save_stripes(iter([torch.rand(3, 10, 8)]), 12, tmp_path / "short.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_colour_conversions_of_a_big_image_equal_the_whole_formula() -> None:
+    image = torch.rand(3, 1100, 1000, generator=torch.Generator().manual_seed(0))  # over a stripe's million pixels
+    matrix = images._RGB_TO_YCBCR.float()
+    by_formula = torch.einsum("ij,...jhw->...ihw", matrix, image) + images._YCBCR_OFFSET.float()[:, None, None]
+    torch.testing.assert_close(rgb_to_ycbcr(image), by_formula, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ycbcr_to_rgb(rgb_to_ycbcr(image)), image, rtol=0, atol=1e-5)

@@ -5,6 +5,8 @@ that `sr_teach.models` gives its networks, so the tests are fast and do not depe
 """
 
 import math
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -13,8 +15,15 @@ from PIL import Image
 from torch import nn
 
 from sr_teach import inference
-from sr_teach.images import rgb_to_gray
-from sr_teach.inference import receptive_field_radius, resolve_scale, upscale
+from sr_teach.device import DeviceNotAvailableError
+from sr_teach.images import ImageError, load_image, rgb_to_gray, save_image, to_uint8
+from sr_teach.inference import (
+    receptive_field_radius,
+    resolve_scale,
+    super_resolve,
+    upscale,
+    upscale_file,
+)
 from sr_teach.interpolation import resize
 
 AWKWARD_SIZE = (37, 53)  # odd, prime, not a multiple of any scale or tile size
@@ -381,3 +390,103 @@ def test_upscale_is_to_tensor_super_resolve_to_image_and_each_step_can_be_called
             by_hand = ycbcr_to_rgb(torch.cat([luma.clamp(0, 1), enlarged[:, 1:]], dim=1)).clamp(0, 1)
             assert torch.equal(super_resolve(model, images, 3), by_hand)
         assert np.array_equal(to_image(by_hand, kind), upscale(model, array, scale=3))
+
+
+# --- issue 11: huge results, absurd scales, devices, and files a stripe at a time ------------------
+
+
+def test_absurd_scales_are_clean_errors() -> None:
+    image = smooth_image(3)
+    for scale in (math.inf, math.nan):
+        with pytest.raises(ValueError, match="at least 1"):
+            upscale(PreStandIn(), image, scale=scale)
+    for scale in (1e6, 1e300):  # 1e6 ran without end, 1e300 overflowed an int
+        with pytest.raises(ImageError, match="over the limit .*SR_TEACH_MAX_PIXELS or pass --max-pixels"):
+            upscale(PreStandIn(), image, scale=scale)
+    huge = torch.zeros(1, 3, 1, 1).expand(1, 3, 11_000, 11_000)  # a view: no memory behind it
+    with pytest.raises(ImageError, match="22,000 x 22,000 = 484 megapixels, over the limit"):
+        super_resolve(PostStandIn(scale=2), huge, 2)
+
+
+def test_a_device_that_is_not_there_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceNotAvailableError, match="CUDA is not available"):
+        upscale(PostStandIn(scale=2), smooth_image(3), device="cuda")
+    save_image(smooth_image(3), tmp_path / "in.png")
+    with pytest.raises(DeviceNotAvailableError, match="CUDA is not available"):
+        upscale_file(tmp_path / "in.png", tmp_path / "out.png", PostStandIn(scale=2), device="cuda")
+
+
+def test_a_model_that_folds_blocks_tiles_exactly() -> None:
+    """VDSR's pixel_unshuffle=2 folds 2 x 2 blocks: a tile that starts on an odd row sees other blocks."""
+    models = pytest.importorskip("sr_teach.models")
+    model = models.VDSR(num_channels=1, depth=4, num_features=8, pixel_unshuffle=2)
+    image = torch.rand(3, 29, 41, generator=torch.Generator().manual_seed(0))
+    untiled = upscale(model, image, scale=2)
+    for tile_size in (12, 16):
+        assert (upscale(model, image, scale=2, tile_size=tile_size) - untiled).abs().max() < 1e-5
+    assert measured_radius(model) <= receptive_field_radius(model)
+
+
+def photo_file(path, num_channels: int, size: tuple[int, int] = (120, 50)):
+    """An 8-bit image file whose x2 or x3 result has more than one band of BAND_ROWS rows."""
+    image = smooth_image(num_channels, size) + 0.05 * torch.rand(num_channels, *size, generator=torch.Generator())
+    save_image(image.clamp(0, 1), path)
+    return path
+
+
+def file_pixels(path) -> np.ndarray:
+    with Image.open(path) as written:
+        return np.asarray(written).astype(np.int16)
+
+
+@pytest.mark.parametrize("kind, scale", [("post", 3), ("transposed", 2), ("pre", 2.5)])
+@pytest.mark.parametrize("image_channels, model_channels", [(3, 1), (1, 1), (3, 3), (1, 3)])
+def test_upscale_file_writes_what_upscale_returns(tmp_path, monkeypatch, kind, scale, image_channels, model_channels):
+    monkeypatch.setattr(inference, "STRIPE_OUTPUT_PIXELS", 1)  # a stripe of one band each
+    monkeypatch.setattr(inference, "STRIPE_TILE_SIZE", 32)  # and tiles within it
+    model = make_model(kind, int(scale) if kind != "pre" else 2, model_channels)
+    source = photo_file(tmp_path / "in.png", image_channels)
+    size = upscale_file(source, tmp_path / "out.png", model, scale)
+    expected = to_uint8(upscale(model, load_image(source), scale=scale)).astype(np.int16)
+    written = file_pixels(tmp_path / "out.png")
+    assert written.shape == expected.shape and size == expected.shape[:2]
+    assert np.abs(written - expected).max() <= 1 and (written == expected).mean() > 0.999  # float rounding at most
+
+
+@pytest.mark.parametrize("method", ["bicubic", "lanczos", "nearest", "torch_bicubic", "pil_bicubic"])
+@pytest.mark.parametrize("scale", [2, 2.5])
+def test_upscale_file_with_an_interpolation_method_is_exact(tmp_path, monkeypatch, method: str, scale: float) -> None:
+    monkeypatch.setattr(inference, "STRIPE_OUTPUT_PIXELS", 1)
+    source = photo_file(tmp_path / "in.png", 3)
+    upscale_file(source, tmp_path / "out.png", method, scale)
+    assert np.array_equal(file_pixels(tmp_path / "out.png"), to_uint8(resize(load_image(source), scale, method=method)))
+
+
+def test_upscale_file_refuses_a_huge_result_before_decoding(tmp_path) -> None:
+    """13000 x 13000 is a 190 KB PNG when flat; x4 it would be 2.7 gigapixels (the header says so)."""
+    header = struct.pack(">IIBBBBB", 13_000, 13_000, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(header)) + b"IHDR" + header + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    (tmp_path / "flat.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + b"\0\0\0\0IDAT\x35\xaf\x06\x1e")  # no pixels
+    with pytest.raises(ImageError, match="52,000 x 52,000 = 2,704 megapixels, over the limit"):
+        upscale_file(tmp_path / "flat.png", tmp_path / "big.png", "bicubic", 4)
+    with pytest.raises(ImageError, match="over the limit"):
+        upscale_file(tmp_path / "flat.png", tmp_path / "big.png", PostStandIn(scale=4))
+    assert not (tmp_path / "big.png").exists()
+
+
+def test_upscale_file_errors(tmp_path) -> None:
+    source = photo_file(tmp_path / "in.png", 3)
+    (tmp_path / "taken.png").write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="taken.png exists"):
+        upscale_file(source, tmp_path / "taken.png", "bicubic", 2)
+    assert (tmp_path / "taken.png").read_bytes() == b"keep me"
+    with pytest.raises(ValueError, match="unknown upscaler 'bicubc'"):
+        upscale_file(source, tmp_path / "out.png", "bicubc", 2)
+    with pytest.raises(ValueError, match="scale=2"):
+        upscale_file(source, tmp_path / "out.png", "bicubic")
+    with pytest.raises(ValueError, match="built for x2"):
+        upscale_file(source, tmp_path / "out.png", PostStandIn(scale=2), 3)
+    with pytest.raises(FileNotFoundError):
+        upscale_file(tmp_path / "missing.png", tmp_path / "out.png", "bicubic", 2)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.png", "taken.png"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sr_teach.images import load_image, to_uint8
-from sr_teach.interpolation import KERNELS, METHODS, resize, resize_matrix
+from sr_teach import interpolation
+from sr_teach.images import ImageError, load_image, sample_path, to_uint8
+from sr_teach.interpolation import (
+    BAND_ROWS,
+    KERNELS,
+    METHODS,
+    output_size,
+    resize,
+    resize_matrix,
+    resize_weights,
+)
 
 # (set, folder of HR images, folder of MATLAB's LR images, scale), as in matlab_reference/README.md
 MATLAB_REFERENCES = [
@@ -156,3 +166,92 @@ def test_too_small_results_and_bad_arguments() -> None:
 def test_unknown_method() -> None:
     with pytest.raises(ValueError, match="unknown resize method 'bicubc'"):
         resize(torch.rand(3, 4, 4), scale=2, method="bicubc")
+
+
+# ---------------------------------------------------------------- issue 11: memory and absurd scales
+
+
+def banded_dense_product(image: torch.Tensor, scale: float) -> torch.Tensor:
+    """resize as it was before issue 11: dense resize_matrix, applied 128 output pixels at a time."""
+    def along(result: torch.Tensor, matrix: torch.Tensor, axis: int) -> torch.Tensor:
+        pieces = []
+        for start in range(0, matrix.shape[0], 128):
+            band = matrix[start : start + 128]
+            used = band.ne(0).any(dim=0).nonzero()
+            first, last = int(used[0]), int(used[-1]) + 1
+            if axis == -2:
+                pieces.append(band[:, first:last] @ result[..., first:last, :])
+            else:
+                pieces.append(result[..., first:last] @ band[:, first:last].T)
+        return torch.cat(pieces, dim=axis)
+
+    (height, width), (out_height, out_width) = image.shape[-2:], output_size(image.shape[-2:], scale, None)
+    result = along(image.double(), resize_matrix(height, out_height, scale), -2)
+    return along(result, resize_matrix(width, out_width, scale), -1).to(image.dtype)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 2.5, 0.5, 1 / 3])
+def test_resize_gives_the_numbers_of_the_dense_matrices(monkeypatch: pytest.MonkeyPatch, scale: float) -> None:
+    image = load_image(sample_path("astronaut"))[:, :300, :270]
+    reference = banded_dense_product(image, scale)
+    monkeypatch.setattr(interpolation, "resize_matrix", None)  # resize must not build the dense matrices
+    result = resize(image, scale=scale, clamp=False)
+    # The same products of the same numbers: equal, but for MKL, whose float64 sums may differ in their
+    # last bit with the memory alignment of the operands (bit-identical under MKL_CBWR=COMPATIBLE).
+    torch.testing.assert_close(result, reference, rtol=0, atol=1e-7)
+    assert (result == reference).float().mean() > 0.9999
+
+
+def test_resize_weights_take_a_few_numbers_per_output_pixel() -> None:
+    """A 24-megapixel photo x2: 6 weights per output pixel, where the dense matrix had 6000 (0.8 GB in all)."""
+    weights = resize_weights(6000, 12000, 2.0)
+    assert weights.weights.shape == (12000, 6) and weights.first.shape == (12000,)
+    torch.testing.assert_close(weights.matrix(6000), resize_matrix(6000, 12000, 2.0), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method", list(KERNELS))
+@pytest.mark.parametrize("scale", [2, 3, 2.5, 0.5])
+def test_stripes_of_rows_equal_the_whole(method: str, scale: float) -> None:
+    image = torch.rand(2, 3, 300, 41, generator=torch.Generator().manual_seed(0))
+    whole = resize(image, scale=scale, method=method)
+    height = whole.shape[-2]
+    for step in (BAND_ROWS, 2 * BAND_ROWS, 50):  # on bands, exactly; off them, the same up to the last bit
+        stripes = torch.cat([resize(image, scale=scale, method=method, rows=(start, min(start + step, height)))
+                             for start in range(0, height, step)], dim=-2)
+        if step % BAND_ROWS == 0:
+            assert torch.equal(stripes, whole)
+        torch.testing.assert_close(stripes, whole, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="rows="):
+        resize(image, scale=scale, method=method, rows=(0, height + 1))
+    with pytest.raises(ValueError, match="rows="):
+        resize(image, scale=scale, method="torch_bicubic", rows=(0, 10))
+
+
+@pytest.mark.parametrize("scale", [math.inf, math.nan, -math.inf, 0.0])
+def test_non_finite_scales_are_refused(scale: float) -> None:
+    with pytest.raises(ValueError, match="positive, finite scale"):
+        resize(torch.rand(3, 8, 8), scale=scale)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "bilinear", "lanczos"])
+def test_a_shrink_to_nothing_is_refused_without_allocating(method: str) -> None:
+    # An antialiased kernel widens by 1 / scale: 1e-9 asked for 4e9 weights per output pixel, 32 GB.
+    with pytest.raises(ValueError, match="shrinks too much.*size="):
+        resize(torch.rand(3, 8, 8), scale=1e-9, method=method)
+    assert resize(torch.rand(3, 8, 8), size=(1, 1), method=method).shape == (3, 1, 1)
+    assert resize(torch.rand(3, 8, 8), scale=1e-9, method="nearest").shape == (3, 1, 1)  # nearest never widens
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e300, 1e308])
+def test_an_enormous_output_is_refused_before_anything_is_made(scale: float) -> None:
+    with pytest.raises(ImageError, match="over the limit .*SR_TEACH_MAX_PIXELS"):
+        resize(torch.rand(3, 8, 8), scale=scale)
+    with pytest.raises(ImageError, match="over the limit"):
+        resize(torch.rand(3, 8, 8), size=(100_000, 100_000))
+
+
+def test_the_output_limit_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SR_TEACH_MAX_PIXELS", "400")
+    assert resize(torch.rand(1, 10, 10), scale=2).shape == (1, 20, 20)
+    with pytest.raises(ImageError, match="resizing 10 x 10 by 2.1 is 21 x 21 = 0 megapixels"):
+        resize(torch.rand(1, 10, 10), scale=2.1)
