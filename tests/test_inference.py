@@ -423,7 +423,7 @@ def test_a_model_that_folds_blocks_tiles_exactly() -> None:
     model = models.VDSR(num_channels=1, depth=4, num_features=8, pixel_unshuffle=2)
     image = torch.rand(3, 29, 41, generator=torch.Generator().manual_seed(0))
     untiled = upscale(model, image, scale=2)
-    for tile_size in (12, 16):
+    for tile_size in (11, 16):  # windows that started on odd rows before the fix
         assert (upscale(model, image, scale=2, tile_size=tile_size) - untiled).abs().max() < 1e-5
     assert measured_radius(model) <= receptive_field_radius(model)
 
