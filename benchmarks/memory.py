@@ -1,7 +1,7 @@
 """How much memory does upscaling a photo file take? Peak resident memory and seconds, one fresh process per case.
 
-    PYTHONPATH=. python benchmarks/memory.py                       # every case below
-    PYTHONPATH=. python benchmarks/memory.py --cases bicubic espcn
+    .venv/bin/python benchmarks/memory.py                       # every case below
+    .venv/bin/python benchmarks/memory.py --cases bicubic espcn
     PYTHONPATH=/tmp/old python benchmarks/memory.py --cli          # `sr-teach upscale` of any checkout
 
 It makes a 6000 x 4000 colour photo (the bundled CC0 `coffee`, 600 x 400, enlarged x10 by Pillow's
