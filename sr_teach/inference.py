@@ -50,6 +50,7 @@ MIN_AUTO_TILE_SIZE = 64  # automatic tiles are never smaller, so their margins d
 # and runs the model on tiles this wide within a stripe: SRCNN's 64 feature maps of one take 20 MB.
 STRIPE_OUTPUT_PIXELS = 1_000_000
 STRIPE_TILE_SIZE = 512
+CONTEXT_ROWS = 4  # input rows PyTorch's and Pillow's kernels may reach past a stripe when enlarging (bicubic: 2)
 
 # Fragments of PyTorch's errors for an input smaller than a layer can take.
 _TOO_SMALL_ERRORS = (
@@ -211,12 +212,21 @@ def upscale_file(
 
 
 def _interpolated_stripes(image: torch.Tensor, scale: float, method: str, height: int, width: int) -> Iterator:
-    """The stripes of `resize(image, scale, method)`; a method that is not a MATLAB kernel resizes whole."""
-    if method not in KERNELS:
+    """The stripes of `resize(image, scale, method)`. PyTorch's and Pillow's methods enlarge a stripe of
+    input rows with CONTEXT_ROWS more on each side and keep the middle: at a whole scale the same
+    sums as the whole result (up to float rounding); at another scale they resize whole."""
+    if method in KERNELS:
+        for rows in _stripe_rows(height, width):
+            yield resize(image, scale=scale, method=method, rows=rows)[0]
+    elif scale != int(scale):
         yield resize(image, scale=scale, method=method)[0]
-        return
-    for rows in _stripe_rows(height, width):
-        yield resize(image, scale=scale, method=method, rows=rows)[0]
+    else:
+        factor, in_height = int(scale), image.shape[-2]
+        step = max(1, STRIPE_OUTPUT_PIXELS // (width * factor))  # input rows per stripe
+        for start in range(0, in_height, step):
+            low, high = max(0, start - CONTEXT_ROWS), min(in_height, start + step + CONTEXT_ROWS)
+            stripe = resize(image[..., low:high, :], scale=factor, method=method)[0]
+            yield stripe[:, (start - low) * factor : (min(start + step, in_height) - low) * factor]
 
 
 def _stripe_rows(height: int, width: int) -> Iterator[tuple[int, int]]:
