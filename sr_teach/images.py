@@ -158,21 +158,23 @@ def pil_to_tensor(pil_image: Image.Image) -> torch.Tensor:
     """Convert a Pillow image of any mode to (C, H, W) float32 in [0, 1] (C = 1 or 3).
 
     Integer mode I and float mode F say nothing of their range, so it is read from the values
-    (`_integer_range`, `_float_range`); 16-bit modes (I;16, and I from 16-bit PGM/PPM) map 65535 to 1.
+    (`_white_level`: 8- or 16-bit integers, 0..1 or 0..255 floats); 16-bit modes (I;16, and I
+    from a 16-bit PGM/PPM) map 65535 to 1.
     """
     mode = pil_image.mode
     if mode == "P":
         # Palette images may hide transparency in the palette; expand it first.
         mode_after = "RGBA" if "transparency" in pil_image.info else "RGB"
         pil_image, mode = pil_image.convert(mode_after), mode_after
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         array = np.asarray(pil_image, dtype=np.float64)
-        sixteen_bit = mode != "I" or pil_image.format == "PPM"  # Pillow scales a PGM's maxval to 65535
-        array = array / (65535.0 if sixteen_bit else _integer_range(array))
-        return torch.from_numpy(np.clip(array, 0.0, 1.0)).float()[None]
-    if mode == "F":
-        array = np.asarray(pil_image, dtype=np.float64)
-        return torch.from_numpy(np.clip(array / _float_range(array), 0.0, 1.0)).float()[None]
+        if mode == "F":
+            white = _white_level(array, (1.0, 255.0), "floats")
+        elif mode != "I" or pil_image.format == "PPM":  # Pillow scales a 16-bit PGM's maxval to 65535
+            white = 65535.0
+        else:
+            white = _white_level(array, (255.0, 65535.0), "32-bit integers")
+        return torch.from_numpy(np.clip(array / white, 0.0, 1.0)).float()[None]
     if mode in _ALPHA_MODES:
         gray = mode in _GRAY_MODES
         rgba = np.asarray(pil_image.convert("LA" if gray else "RGBA"), dtype=np.float64) / 255.0
@@ -187,28 +189,16 @@ def pil_to_tensor(pil_image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(levels).float().div_(255.0)
 
 
-def _integer_range(array: np.ndarray) -> float:
-    """The white level of a 32-bit integer image: 255 if its values fit 0..255 (8-bit data), 65535 if
-    they fit 0..65535 (16-bit data); anything else is refused rather than guessed."""
+def _white_level(array: np.ndarray, levels: tuple[float, ...], values: str) -> float:
+    """The white level of an image whose mode says nothing of its range (Pillow's I and F): the first
+    of `levels` whose range 0..level holds every value; anything else is refused rather than guessed."""
     low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-    if low >= 0 and high <= 255:
-        return 255.0
-    if low >= 0 and high <= 65535:
-        return 65535.0
-    raise ImageError(f"its 32-bit integers run from {low:,.0f} to {high:,.0f}, neither 8-bit (0..255) nor 16-bit "
-                     "(0..65535) data; rescale it to one of those (say a 16-bit PNG) and try again")
-
-
-def _float_range(array: np.ndarray) -> float:
-    """The white level of a float image: 1 if its values fit 0..1, 255 if they fit 0..255 (8-bit data
-    stored as floats); anything else is refused rather than guessed."""
-    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-    if low >= 0 and high <= 1:
-        return 1.0
-    if low >= 0 and high <= 255:
-        return 255.0
-    raise ImageError(f"its floats run from {low:g} to {high:g}, neither 0..1 nor 8-bit 0..255 data; rescale it "
-                     "to 0..1 and try again")
+    for level in levels:
+        if low >= 0 and high <= level:  # NaN fails too
+            return level
+    ranges = " nor ".join(f"0..{level:g}" for level in levels)
+    raise ImageError(f"its {values} run from {low:,g} to {high:,g}, neither {ranges}; rescale it to one of those "
+                     "(say as a 16-bit PNG) and try again")
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:

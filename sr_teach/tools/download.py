@@ -29,7 +29,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sr_teach.tools.sources import ArchiveFormat, DatasetSource, MemberRule, find_source
 
@@ -251,16 +251,7 @@ def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> _Digest
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, destination.open("wb") as file:
             length_header = response.headers.get("Content-Length")
             expected = int(length_header) if length_header and length_header.isdigit() else None
-            bar = _progress_bar(expected, name) if progress else None
-            try:
-                while chunk := response.read(CHUNK_BYTES):
-                    file.write(chunk)
-                    digests.update(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
+            _stream(response, digests, _progress_bar(expected, name) if progress else None, file.write)
     except urllib.error.HTTPError as error:  # before URLError: it is a subclass
         error.close()
         raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}). {_offline_hint(name, url)}") from error
@@ -283,17 +274,23 @@ def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> _Digest
 def _hash_file(path: Path, *, name: str, progress: bool) -> _Digests:
     """Hash an archive fetched by hand, where it lies: no copy of a 3.5 GB file."""
     digests = _Digests()
-    bar = _progress_bar(path.stat().st_size, name) if progress else None
+    with path.open("rb") as file:
+        _stream(file, digests, _progress_bar(path.stat().st_size, name) if progress else None)
+    return digests
+
+
+def _stream(source: BinaryIO, digests: _Digests, bar: tqdm | None, write: Callable[[bytes], Any] | None = None) -> None:
+    """Read `source` to its end a chunk at a time, hashing each chunk (and writing it, with `write`)."""
     try:
-        with path.open("rb") as file:
-            while chunk := file.read(CHUNK_BYTES):
-                digests.update(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+        while chunk := source.read(CHUNK_BYTES):
+            if write is not None:
+                write(chunk)
+            digests.update(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()
-    return digests
 
 
 def _progress_bar(total_bytes: int | None, name: str) -> tqdm | None:
