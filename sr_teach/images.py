@@ -62,9 +62,17 @@ def check_pixels(height: float, width: float, what: str = "the image") -> None:
     """ImageError, before anything is allocated, if `what` would have more pixels than `max_pixels()`."""
     limit = max_pixels()
     if height * width > limit:
-        raise ImageError(f"{what} is {width:,.0f} x {height:,.0f} = {height * width / 1e6:,.0f} megapixels, over "
-                         f"the limit of {limit / 1e6:,.0f} megapixels; to allow more, set {MAX_PIXELS_VARIABLE} "
-                         "or pass --max-pixels (a number of pixels)")
+        raise ImageError(f"{what} is {width:,.0f} x {height:,.0f} = {_in_words(height * width)}, over the limit of "
+                         f"{_in_words(limit)}; to allow more, set {MAX_PIXELS_VARIABLE} or pass --max-pixels (a "
+                         "number of pixels)")
+
+
+def _in_words(pixels: float) -> str:
+    """2,704 megapixels, 1.5 megapixels or 441 pixels."""
+    megapixels = pixels / 1e6
+    if megapixels >= 10:
+        return f"{megapixels:,.0f} megapixels"
+    return f"{megapixels:.1f} megapixels" if megapixels >= 0.1 else f"{pixels:,.0f} pixels"
 
 
 def load_image(path: str | os.PathLike, mode: str = "keep") -> torch.Tensor:

@@ -318,7 +318,7 @@ def test_an_image_over_the_pixel_limit_is_skipped_in_training_and_refused_by_ups
     assert "stopped after step 3" in out
     status, _, err = run_cli(capsys, "upscale", str(photos / "bomb.png"), str(tmp_path / "big.png"), "--scale", "2",
                              *limit)
-    assert_refused(status, err, "1 megapixels", "--max-pixels")
+    assert_refused(status, err, "1.5 megapixels, over the limit of 1.0 megapixels", "--max-pixels")
     status, _, err = run_cli(capsys, "upscale", str(photos / "colour0.png"), str(tmp_path / "big.png"),
                              "--scale", "1000", *limit)
     assert_refused(status, err, "megapixels", "--max-pixels")
