@@ -346,7 +346,7 @@ def resolve_scale(model: nn.Module, scale: float | None = None) -> float:
     if model_scales is not None and scale not in model_scales:
         raise ValueError(f"{type(model).__name__} serves the scales {tuple(model_scales)}, not x{scale}")
     if not (scale >= 1 and math.isfinite(scale)):
-        raise ValueError(f"upscale enlarges, so the scale must be at least 1, got {scale} (to shrink, use resize)")
+        raise ValueError(f"upscale enlarges, so the scale must be a finite number of at least 1, not {scale} (to shrink, use resize)")
     return scale
 
 
