@@ -4,7 +4,8 @@ nbval checks that the notebooks compute the right things; only a browser shows w
 render and respond. These tests run two lessons in fast mode and check that
 - every widget rendered (no "Error displaying widget"),
 - moving the swipe slider of lesson 07 changes the picture,
-- pressing Run in the training panel of lesson 03 updates the live plot.
+- pressing Run in the training panel of lesson 03 updates the live plot,
+- no widget label or button of lessons 03, 05 and 07 is cut off, and the swipe slider spans its picture.
 
 They need Debian's `chromium` and the `playwright` Python package (no browser download: Playwright
 drives the system browser). Without them the tests are skipped, except in CI (CI=true), where a
@@ -65,6 +66,11 @@ def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     }
     # Work on copies, so running the lessons never touches the committed notebooks.
     work = tmp_path_factory.mktemp("notebooks")
+    # Lay out every cell, not only those on screen (JupyterLab's default skips off-screen ones), so
+    # the sizes the label check measures are real.
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text('{"windowingMode": "none"}')
     for notebook in NOTEBOOKS.glob("*.ipynb"):
         shutil.copy(notebook, work / notebook.name)
     log = open(home / "jupyterlab.log", "w")
@@ -146,6 +152,22 @@ def assert_no_errors(page, name: str) -> None:
     assert not tracebacks, f"{name}: a cell failed:\n{tracebacks[0][-2000:]}"
 
 
+# The visible widget labels and buttons whose text does not fit their box (the browser then cuts
+# it, with an ellipsis): their texts.
+CUT_OFF_LABELS = """() => {
+    const notebook = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+    const labels = notebook.querySelectorAll('.jupyter-widgets .widget-label, .jupyter-widgets button');
+    return Array.from(labels)
+        .filter(label => label.offsetParent !== null && label.scrollWidth > label.clientWidth + 1)
+        .map(label => `${label.textContent.trim() || label.title} (${label.scrollWidth} > ${label.clientWidth} px)`);
+}"""
+
+
+def assert_no_label_cut_off(page, name: str) -> None:
+    cut_off = page.evaluate(CUT_OFF_LABELS)
+    assert not cut_off, f"{name}: widget labels cut off: {cut_off}"
+
+
 # The src of the <img> an ipywidgets.Image with this CSS class renders to (the class may sit on the
 # <img> itself or on a wrapper).
 IMAGE_SOURCE = """(cssClass) => {
@@ -172,11 +194,15 @@ def test_swipe_slider_changes_the_picture(browser_page) -> None:
     name = "07_before_and_after.ipynb"
     run_notebook(page, name)
     assert_no_errors(page, name)
+    assert_no_label_cut_off(page, name)
     slider = page.locator(".sr-swipe-slider").first
     handle = slider.locator(".noUi-handle").first
     handle.scroll_into_view_if_needed(timeout=60_000)
     before = image_source(page, "sr-swipe-image")
     assert before, "the swipe picture did not render"
+    picture_width = page.locator(".sr-swipe-image").first.bounding_box()["width"]
+    slider_width = slider.bounding_box()["width"]
+    assert slider_width >= 0.9 * picture_width, f"swipe slider {slider_width} px under a {picture_width} px picture"
     # Drag the handle to a tenth of the track, as a person would (measured after scrolling, so the
     # coordinates are current), then also move it with the keyboard in case the drag missed.
     track = slider.locator(".noUi-target").first.bounding_box()
@@ -199,9 +225,18 @@ def test_training_run_updates_the_plot(browser_page) -> None:
     name = "03_pre_upsampling.ipynb"
     run_notebook(page, name)
     assert_no_errors(page, name)
+    assert_no_label_cut_off(page, name)
     page.locator(".sr-training-plot").first.scroll_into_view_if_needed(timeout=60_000)
     before = image_source(page, "sr-training-plot")
     assert before, "the training plot did not render"
     page.locator(".sr-run-button").first.click()
     wait_for_new_image(page, "sr-training-plot", before, timeout_ms=120_000)
     assert image_source(page, "sr-training-plot") != before
+
+
+def test_descent_playground_labels_fit(browser_page) -> None:
+    page = browser_page
+    name = "05_gradient_descent.ipynb"
+    run_notebook(page, name)
+    assert_no_errors(page, name)
+    assert_no_label_cut_off(page, name)

@@ -230,3 +230,21 @@ def test_model_dropdown_switches_architecture(tiny_images) -> None:
     view.model.value = "vdsr"
     panel.run_blocking()
     assert type(panel.experiment.model).__name__ == "VDSR" and panel.experiment.model.config.depth == 3
+
+
+def test_show_displays_the_panel_once_with_a_static_copy_inside(panel: TrainingPanel, monkeypatch) -> None:
+    """Jupyter renders the widget alone; the PNG and the status line are its fallback, not a second output."""
+    import IPython.display
+
+    shown: list[object] = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, **kwargs: shown.extend(objects))
+    panel.run_blocking()
+    view = panel.show()
+    assert shown == [view]
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"] and bundle["text/plain"] == panel.status()
+
+    shown.clear()
+    assert panel.show(controls=False) is None
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)  # the plot; the status is printed

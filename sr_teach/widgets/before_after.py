@@ -290,6 +290,7 @@ class BeforeAfterView(WidgetView):
         self.use_as = widgets.ToggleButtons(
             options=[("shrink it, then enlarge (PSNR)", True), ("enlarge it as it is", False)],
             value=state.picture.is_ground_truth, description="Use as",
+            style={"description_width": "initial", "button_width": "auto"},  # whole labels, never cut
         )
         self.scale = widgets.ToggleButtons(options=[(f"x{s}", s) for s in state.scales], value=state.scale,
                                            description="Scale")

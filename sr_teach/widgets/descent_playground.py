@@ -117,7 +117,8 @@ class DescentPlaygroundView:
 
         self.playground = playground if playground is not None else DescentPlayground()
         settings = self.playground.settings
-        style = {"description_width": "110px"}
+        # wide enough for the longest label ("momentum / beta1") in any font, so none is cut off
+        style = {"description_width": "150px"}
         self.surface = widgets.Dropdown(
             options=list(SURFACES), value=settings.surface, description="surface", style=style
         )
@@ -147,6 +148,7 @@ class DescentPlaygroundView:
             "momentum": self.momentum, "steps": self.steps, "condition_number": self.condition_number,
         }
         for control in self.controls.values():
+            control.layout.width = "430px"  # the label, then a track as long as ipywidgets' default
             control.observe(self._on_change, names="value")
         self.widget = widgets.VBox([
             widgets.HBox([

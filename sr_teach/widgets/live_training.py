@@ -6,13 +6,14 @@ line; it runs and is tested without a browser. `TrainingPanelView` is a thin ipy
 
     panel = TrainingPanel(ExperimentConfig(model="srcnn", scale=3, patch_size=11), steps_per_run=300)
     panel.run_blocking()   # train here and now (what a notebook does for its saved, static figure)
-    panel.show()           # that figure, plus the live controls when widgets can be displayed
+    panel.show()           # the live controls where widgets can be displayed, else that figure
 
 The Run button trains in a background thread (see `TrainingRun`), so Stop can be clicked.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import math
@@ -268,19 +269,21 @@ class TrainingPanel:
         return buffer.getvalue()
 
     def show(self, controls: bool = True) -> TrainingPanelView | None:
-        """Display the plot as a plain image (seen everywhere, GitHub included), the status line, and
-        then (with `controls`, where ipywidgets are installed) the live panel, which it returns."""
+        """Display the panel once: where ipywidgets are installed (and with `controls`) the live view,
+        which it returns; its plot and status line follow every run, and viewers that cannot run
+        widgets (GitHub) show the plot saved with it instead. Otherwise the plot as a plain image
+        and the status line."""
         from IPython.display import Image, display
 
         from sr_teach.lessons import widgets_available
 
+        if controls and widgets_available():
+            view = TrainingPanelView(self)
+            display(view)
+            return view
         display(Image(data=self.plot_png()))
         print(self.status())
-        if not (controls and widgets_available()):
-            return None
-        view = TrainingPanelView(self)
-        display(view.widget)
-        return view
+        return None
 
 
 def plot_training(
@@ -352,11 +355,12 @@ class TrainingPanelView:
         )
         self.batch_size = widgets.Dropdown(
             options=sorted({*BATCH_SIZES, panel.batch_size}), value=panel.batch_size, description="batch size",
+            style={"description_width": "initial"},
         )
         self.loss = widgets.Dropdown(options=list(LOSSES), value=panel.loss, description="loss")
         self.steps = widgets.IntSlider(
             value=panel.steps_per_run, min=min(10, panel.steps_per_run), max=max(2000, panel.steps_per_run), step=10,
-            description="steps/run", continuous_update=False,
+            description="steps/run", continuous_update=False, style={"description_width": "initial"},
         )
         self.run_button = widgets.Button(description="Run", button_style="success", icon="play",
                                          tooltip="train steps/run more steps")
@@ -430,8 +434,11 @@ class TrainingPanelView:
         self.reset_button.disabled = panel.running
         self.stop_button.disabled = not panel.running
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """The live widget, with the current plot and status as the static copy: Jupyter renders the
+        widget alone, a viewer that cannot run widgets (GitHub) the PNG, a terminal the text."""
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        bundle["image/png"] = base64.b64encode(self.plot.value).decode("ascii")
+        bundle["text/plain"] = self.panel.status()
+        return bundle
 

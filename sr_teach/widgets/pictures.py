@@ -103,7 +103,8 @@ class TileRow:
         import ipywidgets as widgets
 
         self.display_size = display_size
-        self.row = widgets.HBox()
+        # Captions differ in height (one line, or a name and a PSNR): align the crops at the bottom.
+        self.row = widgets.HBox(layout=widgets.Layout(align_items="flex-end"))
         self.captions: dict[str, Any] = {}  # name -> widgets.HTML
         self.images: dict[str, Any] = {}  # name -> widgets.Image
         self._tiles: dict[str, Any] = {}
@@ -118,9 +119,11 @@ class TileRow:
                     widget.close()
         for name, (caption, crop) in tiles.items():
             if name not in self._tiles:
-                self.captions[name] = widgets.HTML()
+                # a caption as wide as its crop wraps instead of running into the next one
+                self.captions[name] = widgets.HTML(layout=widgets.Layout(width=f"{self.display_size}px"))
                 self.images[name] = image_widget(width=self.display_size)
-                self._tiles[name] = widgets.VBox([self.captions[name], self.images[name]])
+                self._tiles[name] = widgets.VBox([self.captions[name], self.images[name]],
+                                                 layout=widgets.Layout(margin="0 12px 0 0"))
             self.captions[name].value = caption
             self.images[name].value = encode_image(crop, size=self.display_size)
         self.row.children = [self._tiles[name] for name in tiles]

@@ -137,7 +137,8 @@ class SwipeView(WidgetView):
         self.image = image_widget()
         self.image.add_class("sr-swipe-image")
         self.caption = widgets.HTML()
-        self.preset = widgets.Dropdown(description="Detail")
+        # as wide as its longest option ("largest gain of ESPCN x3 (trained here)"), so none is cut off
+        self.preset = widgets.Dropdown(description="Detail", layout=widgets.Layout(width="max-content"))
         self.tiles = TileRow(display_size)
         self.crops = self.tiles.row
         self.swipe.observe(self._on_swipe, names="value")
@@ -157,9 +158,10 @@ class SwipeView(WidgetView):
         self.preset.observe(self._on_preset, names="value")
         self.caption.value = (f"<b>&#9664; {comparison.left_label}</b> &nbsp;|&nbsp; "
                               f"<b>{comparison.right_label} &#9654;</b> &nbsp; (drag <i>Swipe</i>)")
-        # one screen pixel per image pixel, unless the page is narrower
-        self.image.layout.width = f"{comparison.left.shape[-1]}px"
-        self.image.layout.max_width = "100%"
+        # one screen pixel per image pixel, unless the page is narrower; the slider spans the image
+        for widget in (self.image, self.swipe):
+            widget.layout.width = f"{comparison.left.shape[-1]}px"
+            widget.layout.max_width = "100%"
         self.refresh()
 
     def _on_swipe(self, change: dict) -> None:
