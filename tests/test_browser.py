@@ -1,11 +1,12 @@
 """The lessons in a real browser: JupyterLab on 127.0.0.1, driven in headless Chromium by Playwright.
 
 nbval checks that the notebooks compute the right things; only a browser shows whether the widgets
-render and respond. These tests run two lessons in fast mode and check that
+render and respond. These tests run three lessons in fast mode and check that
 - every widget rendered (no "Error displaying widget"),
 - moving the swipe slider of lesson 07 changes the picture,
 - pressing Run in the training panel of lesson 03 updates the live plot,
-- no widget label or button of lessons 03, 05 and 07 is cut off, and the swipe slider spans its picture.
+- no widget label or button of lessons 03, 05 and 07 is cut off, the swipe slider spans its picture,
+  and the detail crops of lesson 07 sit in a row at one height with captions apart.
 
 They need Debian's `chromium` and the `playwright` Python package (no browser download: Playwright
 drives the system browser). Without them the tests are skipped, except in CI (CI=true), where a
@@ -168,6 +169,20 @@ def assert_no_label_cut_off(page, name: str) -> None:
     assert not cut_off, f"{name}: widget labels cut off: {cut_off}"
 
 
+# For each row of captioned crops (class sr-tile-row): whether its crops sit at one height and its
+# captions do not overlap.
+TILE_ROWS = """() => Array.from(document.querySelectorAll('.sr-tile-row')).map(row => {
+    const tiles = Array.from(row.children).filter(tile => tile.offsetParent !== null);
+    const crops = tiles.map(tile => tile.querySelector('img').getBoundingClientRect());
+    const captions = tiles.map(tile => tile.querySelector('.widget-html').getBoundingClientRect());
+    return {
+        aligned: crops.every(crop => Math.abs(crop.top - crops[0].top) <= 1),
+        spaced: captions.every((caption, i) => i === 0 || captions[i - 1].right < caption.left),
+        tiles: tiles.length,
+    };
+})"""
+
+
 # The src of the <img> an ipywidgets.Image with this CSS class renders to (the class may sit on the
 # <img> itself or on a wrapper).
 IMAGE_SOURCE = """(cssClass) => {
@@ -195,6 +210,9 @@ def test_swipe_slider_changes_the_picture(browser_page) -> None:
     run_notebook(page, name)
     assert_no_errors(page, name)
     assert_no_label_cut_off(page, name)
+    rows = page.evaluate(TILE_ROWS)
+    assert rows and all(row["tiles"] > 1 for row in rows), f"{name}: no row of detail crops: {rows}"
+    assert all(row["aligned"] and row["spaced"] for row in rows), f"{name}: detail crops misaligned: {rows}"
     slider = page.locator(".sr-swipe-slider").first
     handle = slider.locator(".noUi-handle").first
     handle.scroll_into_view_if_needed(timeout=60_000)

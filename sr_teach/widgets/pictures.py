@@ -105,6 +105,7 @@ class TileRow:
         self.display_size = display_size
         # Captions differ in height (one line, or a name and a PSNR): align the crops at the bottom.
         self.row = widgets.HBox(layout=widgets.Layout(align_items="flex-end"))
+        self.row.add_class("sr-tile-row")  # for browser tests
         self.captions: dict[str, Any] = {}  # name -> widgets.HTML
         self.images: dict[str, Any] = {}  # name -> widgets.Image
         self._tiles: dict[str, Any] = {}
