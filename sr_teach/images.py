@@ -375,6 +375,7 @@ _RGB_TO_YCBCR = torch.tensor(
     [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=torch.float64
 ) / 255.0
 _YCBCR_OFFSET = torch.tensor([16.0, 128.0, 128.0], dtype=torch.float64) / 255.0
+_YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)  # MATLAB's ycbcr2rgb, computed once
 
 
 def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
@@ -387,7 +388,7 @@ def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
 def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
     """The inverse of `rgb_to_ycbcr` (MATLAB's ycbcr2rgb), over (..., 3, H, W); not clamped."""
     assert image.shape[-3] == 3, f"ycbcr_to_rgb needs 3 channels, got shape {tuple(image.shape)}"
-    inverse, offset = torch.linalg.inv(_RGB_TO_YCBCR).to(image), _YCBCR_OFFSET.to(image)
+    inverse, offset = _YCBCR_TO_RGB.to(image), _YCBCR_OFFSET.to(image)
     return _by_stripes(image, lambda ycbcr: torch.einsum("ij,...jhw->...ihw", inverse, ycbcr - offset[:, None, None]))
 
 

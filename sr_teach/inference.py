@@ -85,7 +85,6 @@ def upscale(
     """
     scale = resolve_scale(model, scale)
     images, kind = to_tensor(image)  # (B, C, H, W) in [0, 1]
-    output_size(images.shape[-2:], scale, None)  # an ImageError now if the result would be too big
     if device is not None:
         model.to(pick_device(device))
     if tile_size is None:
