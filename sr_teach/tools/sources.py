@@ -94,6 +94,15 @@ def _edsr_benchmark(name: str, folder: str, count: int, citation: str, licence: 
         size_megabytes=_EDSR_BENCHMARK_MEGABYTES, citation=citation, licence=licence,
     )
 
+def _div2k(name: str, split: str, sha256: str, md5: str, count: int, megabytes: int) -> DatasetSource:
+    """A DIV2K split's HR zip: DIV2K_<split>_HR/<image>.png."""
+    return DatasetSource(
+        name=name, url=f"https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_{split}_HR.zip", sha256=sha256, md5=md5,
+        archive_format="zip", members=(MemberRule(f"DIV2K_{split}_HR/*.png", "HR"),), expected_image_count=count,
+        size_megabytes=megabytes, citation=_DIV2K_CITATION, licence="DIV2K: academic research use only",
+    )
+
+
 SOURCES: dict[str, DatasetSource] = {
     "Set5": _edsr_benchmark("Set5", "Set5", 5, "Bevilacqua, Roumy, Guillemot and Alberi-Morel, Low-complexity "
                             "single-image super-resolution based on nonnegative neighbor embedding, BMVC 2012"),
@@ -139,36 +148,14 @@ SOURCES: dict[str, DatasetSource] = {
         citation="Martin, Fowlkes, Tal and Malik, A database of human segmented natural images, ICCV 2001",
         licence="Berkeley Segmentation Dataset: non-commercial research and educational use",
     ),
-    # DIV2K's 800 training images, HR only (sr_teach makes its own LR with the MATLAB-compatible resize).
-    # sha256 from tensorflow/datasets, tensorflow_datasets/url_checksums/div2k.txt (3,530,603,713 bytes);
-    # md5 from Coloquinte/torchSR, torchsr/datasets/div2k.py.
-    "DIV2K": DatasetSource(
-        name="DIV2K",
-        url="https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip",
-        sha256="9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
-        md5="bdc2d9338d4e574fe81bf7d158758658",
-        archive_format="zip",
-        members=(MemberRule("DIV2K_train_HR/*.png", "HR"),),
-        expected_image_count=800,
-        size_megabytes=3531,
-        citation=_DIV2K_CITATION,
-        licence="DIV2K: academic research use only",
-    ),
-    # DIV2K's 100 validation images (0801-0900): the usual DIV2K evaluation set, and 8x smaller.
-    # sha256 from tensorflow/datasets, tensorflow_datasets/url_checksums/div2k.txt (448,993,893 bytes);
-    # md5 from Coloquinte/torchSR, torchsr/datasets/div2k.py.
-    "DIV2K_valid": DatasetSource(
-        name="DIV2K_valid",
-        url="https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip",
-        sha256="20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc",
-        md5="9fcdda83005c5e5997799b69f955ff88",
-        archive_format="zip",
-        members=(MemberRule("DIV2K_valid_HR/*.png", "HR"),),
-        expected_image_count=100,
-        size_megabytes=449,
-        citation=_DIV2K_CITATION,
-        licence="DIV2K: academic research use only",
-    ),
+    # DIV2K's HR images only (sr_teach makes its own LR with the MATLAB-compatible resize): 800 for
+    # training, and the 100 validation images (0801-0900), the usual DIV2K evaluation set, 8x smaller.
+    # sha256 from tensorflow/datasets, tensorflow_datasets/url_checksums/div2k.txt (3,530,603,713 and
+    # 448,993,893 bytes); md5 from Coloquinte/torchSR, torchsr/datasets/div2k.py.
+    "DIV2K": _div2k("DIV2K", "train", "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
+                    "bdc2d9338d4e574fe81bf7d158758658", 800, 3531),
+    "DIV2K_valid": _div2k("DIV2K_valid", "valid", "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc",
+                          "9fcdda83005c5e5997799b69f955ff88", 100, 449),
 }
 
 
