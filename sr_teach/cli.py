@@ -174,7 +174,7 @@ def command_train(arguments: argparse.Namespace) -> int:
         print(f"resuming {arguments.resume} at step {experiment.trainer.step}"
               + (f" with {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""))
     else:
-        experiment = Experiment(new_run_config(arguments, {**TRAIN_DEFAULTS, **given}))
+        experiment = Experiment(new_run_config({**TRAIN_DEFAULTS, **given}, arguments.steps))
     config = experiment.config
     print(f"training {config.model} x{'/'.join(map(str, config.scales))} on {len(experiment.train_paths)} images "
           f"({len(experiment.validation_paths)} held out for validation) on {experiment.trainer.device}")
@@ -192,8 +192,8 @@ def command_train(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def new_run_config(arguments: argparse.Namespace, options: dict) -> ExperimentConfig:
-    """The ExperimentConfig of a fresh `sr-teach train` run."""
+def new_run_config(options: dict, steps: int | None) -> ExperimentConfig:
+    """The ExperimentConfig of a fresh `sr-teach train` run (the schedule spans --total-steps, else --steps)."""
     from sr_teach.degradations import DegradationConfig
     from sr_teach.experiment import ExperimentConfig
     from sr_teach.training import TrainConfig
@@ -209,7 +209,7 @@ def new_run_config(arguments: argparse.Namespace, options: dict) -> ExperimentCo
         degradation=DegradationConfig(method=options["degradation"]),
         train=TrainConfig(
             learning_rate=options["lr"], loss=options["loss"],
-            total_steps=options.get("total_steps") or arguments.steps or 10**6,
+            total_steps=options.get("total_steps") or steps or 10**6,
             lr_schedule=options["schedule"], device=options["device"], validation_every=options["validation_every"],
         ),
     )
