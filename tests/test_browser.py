@@ -204,12 +204,16 @@ def wait_for_new_image(page, css_class: str, before: str, timeout_ms: int) -> No
     )
 
 
-def test_swipe_slider_changes_the_picture(browser_page) -> None:
-    page = browser_page
-    name = "07_before_and_after.ipynb"
+def run_lesson(page, name: str) -> None:
+    """Run every cell of a lesson in the browser: no error output, and no widget label cut off."""
     run_notebook(page, name)
     assert_no_errors(page, name)
     assert_no_label_cut_off(page, name)
+
+
+def test_swipe_slider_changes_the_picture(browser_page) -> None:
+    page, name = browser_page, "07_before_and_after.ipynb"
+    run_lesson(page, name)
     rows = page.evaluate(TILE_ROWS)
     assert rows and all(row["tiles"] > 1 for row in rows), f"{name}: no row of detail crops: {rows}"
     assert all(row["aligned"] and row["spaced"] for row in rows), f"{name}: detail crops misaligned: {rows}"
@@ -239,11 +243,8 @@ def test_swipe_slider_changes_the_picture(browser_page) -> None:
 
 
 def test_training_run_updates_the_plot(browser_page) -> None:
-    page = browser_page
-    name = "03_pre_upsampling.ipynb"
-    run_notebook(page, name)
-    assert_no_errors(page, name)
-    assert_no_label_cut_off(page, name)
+    page, name = browser_page, "03_pre_upsampling.ipynb"
+    run_lesson(page, name)
     page.locator(".sr-training-plot").first.scroll_into_view_if_needed(timeout=60_000)
     before = image_source(page, "sr-training-plot")
     assert before, "the training plot did not render"
@@ -253,8 +254,4 @@ def test_training_run_updates_the_plot(browser_page) -> None:
 
 
 def test_descent_playground_labels_fit(browser_page) -> None:
-    page = browser_page
-    name = "05_gradient_descent.ipynb"
-    run_notebook(page, name)
-    assert_no_errors(page, name)
-    assert_no_label_cut_off(page, name)
+    run_lesson(browser_page, "05_gradient_descent.ipynb")  # its checks: no error, no label cut off
