@@ -85,6 +85,10 @@ def upscale(
     """
     scale = resolve_scale(model, scale)
     images, kind = to_tensor(image)  # (B, C, H, W) in [0, 1]
+    if tile_overlap is not None and tile_overlap < (radius := receptive_field_radius(model)):
+        warnings.warn(f"tile_overlap={tile_overlap} is smaller than the model's receptive field radius ({radius} "
+                      "pixels), so pixels near tile edges miss context and seams may show; leave tile_overlap=None",
+                      stacklevel=2)
     if device is not None:
         model.to(pick_device(device))
     if tile_size is None:
@@ -142,13 +146,14 @@ def enlarge(
     pre model, the model on its channels (clamped to [0, 1]), the other channels (Cb, Cr) by bicubic.
 
     rows=(start, stop) makes only those output rows (a stripe, for `upscale_file`), from the input
-    rows they need: the model sees its receptive field as context (as a tile does).
+    rows they need: the model sees its receptive field as context (as a tile does), tile_overlap
+    pixels of it when given (pass `receptive_field_radius(model)` once for many stripes).
     """
     upsampling, num_channels = check_model(model)
     factor = 1 if upsampling == "pre" else int(scale)
     out_height = math.ceil(working.shape[-2] * scale)
     start, stop = rows or (0, out_height)
-    context = 0 if rows is None else receptive_field_radius(model)
+    context = 0 if rows is None else tile_overlap if tile_overlap is not None else receptive_field_radius(model)
     model_height = out_height if upsampling == "pre" else working.shape[-2]
     window = _window(start // factor, -(-stop // factor), context, model_height, _folding(model))
     keep = slice(start - window.start * factor, stop - window.start * factor)  # the stripe in the window's output
@@ -203,7 +208,9 @@ def upscale_file(
     _, num_channels = check_model(upscaler)
     working, image_channels = model_colours(image, num_channels), image.shape[1]
     del image  # the model's colours replace it
-    stripes = (image_colours(enlarge(upscaler, working, scale, rows, STRIPE_TILE_SIZE), num_channels, image_channels)[0]
+    overlap = receptive_field_radius(upscaler)  # found once (a probe run of the model), used by every stripe
+    stripes = (image_colours(enlarge(upscaler, working, scale, rows, STRIPE_TILE_SIZE, overlap), num_channels,
+                             image_channels)[0]
                for rows in _stripe_rows(height, width))
     with _evaluating(upscaler):
         save_stripes(stripes, height, output_path, overwrite)
@@ -286,19 +293,14 @@ def run_model_tiled(
 
     Each tile runs with `tile_overlap` pixels of context on every side and only its centre is kept.
     An output pixel depends only on input pixels within the receptive field, so with an overlap of
-    at least `receptive_field_radius(model)` (the default) the result equals the untiled one up to
-    float rounding: no blending, no seams.
+    at least `receptive_field_radius(model)` (the default; `upscale` warns about a smaller one) the
+    result equals the untiled one up to float rounding: no blending, no seams.
     """
     if tile_size < 1 or batch_size < 1 or (tile_overlap is not None and tile_overlap < 0):
         raise ValueError(f"tile_size and batch_size must be at least 1 and tile_overlap 0 or more, "
                          f"got {tile_size}, {batch_size}, {tile_overlap}")
-    radius = receptive_field_radius(model)
     if tile_overlap is None:
-        tile_overlap = radius
-    elif tile_overlap < radius:
-        warnings.warn(f"tile_overlap={tile_overlap} is smaller than the model's receptive field radius ({radius} "
-                      "pixels), so pixels near tile edges miss context and seams may show; leave tile_overlap=None",
-                      stacklevel=3)
+        tile_overlap = receptive_field_radius(model)
     images, channels, height, width = model_input.shape
     fold = _folding(model)
     if fold > 1:  # tiles on the model's f x f blocks: pad to whole blocks first, as the model itself does
