@@ -46,3 +46,40 @@ def widgets_available() -> bool:
     matplotlib figure of the same result, so nothing is lost.
     """
     return importlib.util.find_spec("ipywidgets") is not None
+
+
+def check(correct: bool, right: str, hint: str) -> bool:
+    """Tell the learner whether an exercise is done: prints "Right: <right>" or "Not yet: <hint>".
+
+    For exercises whose answer is something the learner did (changed a setting, pressed Run) rather
+    than a value they typed; returns `correct`, so a lesson can build on it.
+    """
+    print(f"Right: {right}" if correct else f"Not yet: {hint}")
+    return bool(correct)
+
+
+def check_answer(answer: object, expected: object, *, hint: str, right: str = "",
+                 tolerance: float = 0.0) -> bool:
+    """Compare a learner's `answer` with the `expected` one, and say "Right" or "Not yet" with a hint.
+
+    Numbers match within `tolerance` (absolute); text matches ignoring case and surrounding spaces;
+    lists, tuples and sets match as sets of such items. An answer still None (or ...) is "not yet".
+    """
+    if answer is None or answer is Ellipsis:
+        return check(False, right, "write your answer in the cell above (in place of None) and run both cells again.")
+    return check(_same(answer, expected, tolerance), right or f"{expected!r}.", hint)
+
+
+def _same(answer: object, expected: object, tolerance: float) -> bool:
+    if isinstance(expected, (list, tuple, set, frozenset)):
+        if not isinstance(answer, (list, tuple, set, frozenset)) or len(set(answer)) != len(set(expected)):
+            return False
+        return all(any(_same(item, wanted, tolerance) for item in answer) for wanted in expected)
+    if isinstance(expected, str):
+        return isinstance(answer, str) and answer.strip().lower() == expected.strip().lower()
+    if isinstance(expected, bool) or isinstance(answer, bool):
+        return answer is expected
+    try:
+        return abs(float(answer) - float(expected)) <= tolerance
+    except (TypeError, ValueError):
+        return False
