@@ -216,9 +216,17 @@ def run_tests(options: list[str]) -> int:
     if "SR_TEACH_DATA" not in environment and default_data_dir().is_dir():
         environment["SR_TEACH_DATA"] = str(default_data_dir())
         note(f"run.py: the tests read the benchmark sets from {default_data_dir()} (SR_TEACH_DATA chooses)")
-    command = [venv_python(), "-m", "pytest", "tests", *lessons, *options]
+    command = [venv_python(), "-m", "pytest", "tests", *lessons, *worker_options(options), *options]
     note("+ " + " ".join(str(part) for part in command))
     return run(command, cwd=ROOT, env=environment).returncode
+
+
+def worker_options(options: list[str]) -> list[str]:
+    """Spread the tests over every CPU core with pytest-xdist, unless the options choose (`-n 0`:
+    one process, as `--pdb` needs). Each test file stays on one worker (tests/conftest.py)."""
+    if any(option.startswith(("-n", "--numprocesses")) for option in options):
+        return []
+    return ["-n", "auto", "--dist", "loadgroup"]
 
 
 def parse(arguments: list[str]) -> tuple[str, list[str]]:

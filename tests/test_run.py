@@ -178,8 +178,16 @@ def test_test_action_runs_tests_and_lessons_with_extra_pytest_arguments(run_py, 
     status, fake = run_main(run_py, monkeypatch, "test", "-x", "-k", "psnr")
     assert status == 0
     (command,) = fake.commands
-    assert command[1:] == ["-m", "pytest", "tests", "notebooks", "--nbval-lax", "-x", "-k", "psnr"]
+    assert command[1:] == ["-m", "pytest", "tests", "notebooks", "--nbval-lax", "-n", "auto", "--dist", "loadgroup",
+                           "-x", "-k", "psnr"]
     assert fake.options[0]["env"]["SR_TEACH_FAST"] == "1"
+
+
+@pytest.mark.parametrize("choice", [["-n", "0"], ["-n0"], ["--numprocesses=3"]])
+def test_test_action_leaves_the_number_of_workers_to_the_user(run_py, monkeypatch, choice) -> None:
+    _, fake = run_main(run_py, monkeypatch, "test", *choice)
+    (command,) = fake.commands
+    assert command[-len(choice):] == choice and "auto" not in command
 
 
 def test_test_action_reads_sets_from_where_sr_teach_download_puts_them(run_py, monkeypatch, tmp_path) -> None:
