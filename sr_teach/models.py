@@ -381,14 +381,14 @@ class PostUpsamplingConfig(ModelConfig):
     scale: int = 3
     num_features: int = 64  # the width of the head and the body
     num_body_layers: int = 2  # 3 x 3 convolutions + ReLU on the low-resolution grid
-    upsampler: str = "pixel_shuffle"  # or "transposed_conv"
+    upsampler: str = "pixel_shuffle"  # or "transposed_conv", or "shuffle_conv" (a mix of the two)
     icnr: bool = True  # pixel_shuffle: ICNR init, no checkerboard at the start
     transposed_kernel_size: int | None = None  # transposed_conv: None means 3 x scale
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.upsampler not in ("pixel_shuffle", "transposed_conv"):
-            raise ValueError(f"upsampler is 'pixel_shuffle' or 'transposed_conv', got {self.upsampler!r}")
+        if self.upsampler not in ("pixel_shuffle", "transposed_conv", "shuffle_conv"):
+            raise ValueError(f"upsampler is 'pixel_shuffle', 'transposed_conv' or 'shuffle_conv', got {self.upsampler!r}")
 
 
 class PostUpsamplingNet(SRModel):
@@ -402,7 +402,10 @@ class PostUpsamplingNet(SRModel):
       receptive field and almost the same weights as the sub-pixel convolution. The two layers can
       represent the same functions (Shi et al. 2016, arXiv:1609.07009); a random init paints a
       checkerboard with either (Odena et al. 2016, Distill), and a kernel that is not a multiple of
-      r overlaps unevenly, another source of checkerboards.
+      r overlaps unevenly, another source of checkerboards;
+    - "shuffle_conv": "pixel_shuffle", then a 3 x 3 convolution C -> C on the high-resolution grid,
+      started as the identity. Like a transposed convolution it can blend neighbouring blocks (the
+      shuffle alone fills each block from one low-resolution position); like ICNR it starts grid-free.
     """
 
     upsampling = "post"  # input: the low-resolution image itself
@@ -416,10 +419,11 @@ class PostUpsamplingNet(SRModel):
             body_layers += [nn.Conv2d(width, width, kernel_size=3, padding=1), nn.ReLU()]
         self.body = nn.Sequential(*body_layers)
         kernel_size = self.config.transposed_kernel_size or 3 * scale
-        if self.config.upsampler == "pixel_shuffle":
-            self.upsampler = nn.Sequential(
-                nn.Conv2d(width, channels * scale * scale, kernel_size=3, padding=1), nn.PixelShuffle(scale)
-            )
+        if self.config.upsampler in ("pixel_shuffle", "shuffle_conv"):
+            layers = [nn.Conv2d(width, channels * scale * scale, kernel_size=3, padding=1), nn.PixelShuffle(scale)]
+            if self.config.upsampler == "shuffle_conv":
+                layers.append(nn.Conv2d(channels, channels, kernel_size=3, padding=1))  # on scale H x scale W
+            self.upsampler = nn.Sequential(*layers)
         else:
             padding, output_padding = transposed_conv_padding(kernel_size=kernel_size, scale=scale)
             self.upsampler = nn.ConvTranspose2d(width, channels, kernel_size=kernel_size, stride=scale,
@@ -429,13 +433,16 @@ class PostUpsamplingNet(SRModel):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
-        if self.config.upsampler == "pixel_shuffle":
+        if self.config.upsampler in ("pixel_shuffle", "shuffle_conv"):
             convolution = self.upsampler[0]
             if self.config.icnr:
                 icnr_(convolution.weight, scale)
             else:
                 nn.init.kaiming_normal_(convolution.weight)
             nn.init.zeros_(convolution.bias)  # one bias per sub-pixel would bring the checkerboard back
+            if self.config.upsampler == "shuffle_conv":  # start as the identity: the mix starts as the shuffle
+                nn.init.dirac_(self.upsampler[2].weight)
+                nn.init.zeros_(self.upsampler[2].bias)
         else:
             # Each output pixel sums about width (kernel_size / scale)^2 inputs: the He std for that
             # fan-in (kaiming_normal_ would read the fan-in of a transposed weight wrongly).

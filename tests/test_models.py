@@ -36,6 +36,9 @@ MODEL_FACTORIES = {
     "post_transposed": lambda scale, num_channels: PostUpsamplingNet(
         scale=scale, num_channels=num_channels, upsampler="transposed_conv"
     ),
+    "post_shuffle_conv": lambda scale, num_channels: PostUpsamplingNet(
+        scale=scale, num_channels=num_channels, upsampler="shuffle_conv"
+    ),
 }
 
 
@@ -293,6 +296,25 @@ def test_post_upsampling_net_icnr_on_a_constant_image() -> None:
     with torch.no_grad():
         assert is_block_constant(PostUpsamplingNet(scale=2, icnr=True)(constant), 2)
         assert not is_block_constant(PostUpsamplingNet(scale=2, icnr=False)(constant), 2)
+
+
+def test_shuffle_conv_starts_as_the_pixel_shuffle_and_can_blend_neighbouring_blocks() -> None:
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, 6, 7)
+    shuffle = PostUpsamplingNet(scale=3, upsampler="pixel_shuffle")
+    mix = PostUpsamplingNet(scale=3, upsampler="shuffle_conv")
+    mix.load_state_dict({**mix.state_dict(), **shuffle.state_dict()})  # the same head, body and sub-pixel layer
+    high_resolution_convolution = mix.upsampler[2]
+    assert isinstance(mix.upsampler[1], nn.PixelShuffle) and high_resolution_convolution.kernel_size == (3, 3)
+    assert count_parameters(mix) == count_parameters(shuffle) + 3 * 3 + 1  # one 1 -> 1 kernel and its bias
+    with torch.no_grad():
+        assert torch.allclose(mix(image), shuffle(image), atol=1e-6)  # the 3 x 3 convolution starts as the identity
+        assert is_block_constant(mix(torch.full((1, 1, 6, 6), 0.5)), 3)  # ICNR: no grid at the start
+        # The shuffle fills each 3 x 3 block from one position; a 3 x 3 average then reaches into the neighbours.
+        high_resolution_convolution.weight.fill_(1 / 9)
+        blended = mix(image)
+        sub_pixels = F.conv2d(shuffle(image), torch.full((1, 1, 3, 3), 1 / 9), padding=1)
+        assert torch.allclose(blended, sub_pixels, atol=1e-6) and not is_block_constant(blended, 3)
 
 
 def test_pixel_shuffle_and_transposed_conv_have_about_the_same_weights() -> None:
