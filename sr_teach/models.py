@@ -420,10 +420,9 @@ class PostUpsamplingNet(SRModel):
         self.body = nn.Sequential(*body_layers)
         kernel_size = self.config.transposed_kernel_size or 3 * scale
         if self.config.upsampler in ("pixel_shuffle", "shuffle_conv"):
-            layers = [nn.Conv2d(width, channels * scale * scale, kernel_size=3, padding=1), nn.PixelShuffle(scale)]
-            if self.config.upsampler == "shuffle_conv":
-                layers.append(nn.Conv2d(channels, channels, kernel_size=3, padding=1))  # on scale H x scale W
-            self.upsampler = nn.Sequential(*layers)
+            self.upsampler = nn.Sequential(
+                nn.Conv2d(width, channels * scale * scale, kernel_size=3, padding=1), nn.PixelShuffle(scale)
+            )
         else:
             padding, output_padding = transposed_conv_padding(kernel_size=kernel_size, scale=scale)
             self.upsampler = nn.ConvTranspose2d(width, channels, kernel_size=kernel_size, stride=scale,
@@ -440,14 +439,18 @@ class PostUpsamplingNet(SRModel):
             else:
                 nn.init.kaiming_normal_(convolution.weight)
             nn.init.zeros_(convolution.bias)  # one bias per sub-pixel would bring the checkerboard back
-            if self.config.upsampler == "shuffle_conv":  # start as the identity: the mix starts as the shuffle
-                nn.init.dirac_(self.upsampler[2].weight)
-                nn.init.zeros_(self.upsampler[2].bias)
         else:
             # Each output pixel sums about width (kernel_size / scale)^2 inputs: the He std for that
             # fan-in (kaiming_normal_ would read the fan-in of a transposed weight wrongly).
             nn.init.normal_(self.upsampler.weight, mean=0.0, std=math.sqrt(2.0 / (width * (kernel_size / scale) ** 2)))
             nn.init.zeros_(self.upsampler.bias)
+        if self.config.upsampler == "shuffle_conv":
+            # Built last, so that with the same seed every other layer starts as in "pixel_shuffle"; and
+            # started as the identity, so the whole network does too: a comparison of the two is fair.
+            mixing = nn.Conv2d(channels, channels, kernel_size=3, padding=1)  # on the scale H x scale W grid
+            nn.init.dirac_(mixing.weight)
+            nn.init.zeros_(mixing.bias)
+            self.upsampler.append(mixing)
 
     def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
         self.check_input(lr_image)
