@@ -48,26 +48,26 @@ def widgets_available() -> bool:
     return importlib.util.find_spec("ipywidgets") is not None
 
 
-def check(correct: bool, right: str, hint: str) -> bool:
+def check(correct: bool, right: str, hint: str) -> None:
     """Tell the learner whether an exercise is done: prints "Right: <right>" or "Not yet: <hint>".
 
-    For exercises whose answer is something the learner did (changed a setting, pressed Run) rather
-    than a value they typed; returns `correct`, so a lesson can build on it.
+    For exercises whose answer is something the learner did (changed a setting, ran a cell again)
+    rather than a value they typed. (It returns nothing, so a notebook shows only the sentence.)
     """
     print(f"Right: {right}" if correct else f"Not yet: {hint}")
-    return bool(correct)
 
 
 def check_answer(answer: object, expected: object, *, hint: str, right: str = "",
-                 tolerance: float = 0.0) -> bool:
+                 tolerance: float = 0.0) -> None:
     """Compare a learner's `answer` with the `expected` one, and say "Right" or "Not yet" with a hint.
 
     Numbers match within `tolerance` (absolute); text matches ignoring case and surrounding spaces;
     lists, tuples and sets match as sets of such items. An answer still None (or ...) is "not yet".
     """
     if answer is None or answer is Ellipsis:
-        return check(False, right, "write your answer in the cell above (in place of None) and run both cells again.")
-    return check(_same(answer, expected, tolerance), right or f"{expected!r}.", hint)
+        check(False, right, "write your answer in the cell above (in place of None) and run both cells again.")
+    else:
+        check(_same(answer, expected, tolerance), right or f"{expected!r}.", hint)
 
 
 def _same(answer: object, expected: object, tolerance: float) -> bool:

@@ -140,6 +140,6 @@ def test_a_suggested_setting_runs_the_whole_lesson(path: Path, setting: dict, mo
 def test_check_answer_says_right_or_not_yet(answer, expected, tolerance, verdict, capsys) -> None:
     from sr_teach.lessons import check_answer
 
-    correct = check_answer(answer, expected, hint="look again", tolerance=tolerance)
+    check_answer(answer, expected, hint="look again", tolerance=tolerance)
     said = capsys.readouterr().out
-    assert said.startswith(verdict) and correct == verdict.startswith("Right"), said
+    assert said.startswith(verdict), said
