@@ -223,10 +223,11 @@ def run_tests(options: list[str]) -> int:
 
 def worker_options(options: list[str]) -> list[str]:
     """Spread the tests over every CPU core with pytest-xdist, unless the options choose (`-n 0`:
-    one process, as `--pdb` needs). Each test file stays on one worker (tests/conftest.py)."""
+    one process, as `--pdb` needs). Each test file, and each class, stays on one worker: a lesson's
+    cells share one kernel, and a module's fixtures (JupyterLab for the browser test) start once."""
     if any(option.startswith(("-n", "--numprocesses")) for option in options):
         return []
-    return ["-n", "auto", "--dist", "loadgroup"]
+    return ["-n", "auto", "--dist", "loadscope"]
 
 
 def parse(arguments: list[str]) -> tuple[str, list[str]]:

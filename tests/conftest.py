@@ -27,15 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With pytest-xdist (`-n 2 --dist loadgroup`, as run.py runs the suite), keep each file's tests
-    on one worker: a lesson's cells share one kernel, and a module's fixtures (JupyterLab for the
-    browser test) start once. The lesson runs of test_exercises.py are independent: they spread."""
-    for item in items:
-        if item.path.name != "test_exercises.py":
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
-
-
 def running_on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 

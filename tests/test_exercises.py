@@ -4,7 +4,8 @@ and every setting an exercise suggests runs the whole lesson without tripping it
 An exercise is a markdown cell under "## Exercises" that opens with "### Exercise". Its metadata
 `sr_teach.exercise` may hold `solution` (assignments that answer it, e.g. {"best_rate": "1e-3"}) and
 `try` (a list of such assignments, each a setting the exercise suggests). A test runs the lesson in
-fast mode with each: the assignment goes right after the statement that first sets the name.
+fast mode with each (settings of different names share a run): the assignment goes right after the
+statement that first sets the name.
 """
 
 from __future__ import annotations
@@ -92,37 +93,51 @@ def printed(cell: nbformat.NotebookNode) -> str:
     return "".join(output.get("text", "") for output in cell.get("outputs", []) if output.get("output_type") == "stream")
 
 
-def solution_runs() -> list:
-    runs = []
-    for path in LESSONS:
+def setting_rounds(path: Path) -> list[dict[str, str]]:
+    """Every suggested setting of a lesson, packed into as few runs as possible: settings that set
+    different names share a run (each run costs a whole lesson), the values of one name get a run each."""
+    rounds: list[dict[str, str]] = []
+    for _, metadata, _ in exercises(lesson_cells(path)):
+        for setting in metadata.get("try", []):
+            fitting = next((chosen for chosen in rounds
+                            if all(chosen.get(name, value) == value for name, value in setting.items())), None)
+            if fitting is None:
+                rounds.append(fitting := {})
+            fitting.update(setting)
+    return rounds
+
+
+class LessonRuns:
+    """The whole lesson, run in fast mode: once with the solutions, once per round of settings.
+
+    One class per lesson (below), so that pytest-xdist (`--dist loadscope`) runs lessons side by side."""
+
+    lesson: Path
+
+    def test_the_solutions_pass_the_checks(self, monkeypatch: pytest.MonkeyPatch) -> None:
         solution = {}
-        for _, metadata, _ in exercises(lesson_cells(path)):
+        for _, metadata, _ in exercises(lesson_cells(self.lesson)):
             solution.update(metadata.get("solution", {}))
-        runs.append(pytest.param(path, solution, id=path.stem))
-    return runs
+        notebook = run_lesson(self.lesson, solution, monkeypatch)
+        for index, _, body in exercises(notebook.cells):
+            title = notebook.cells[index].source.splitlines()[0]
+            verdicts = [printed(cell) for cell in body if cell.cell_type == "code" and CHECKS.search(cell.source)]
+            assert verdicts and all(verdict.startswith("Right") for verdict in verdicts), \
+                f"{self.lesson.name}, {title}: {verdicts}"
+
+    def test_the_suggested_settings_run_the_whole_lesson(self, settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+        run_lesson(self.lesson, settings, monkeypatch)  # raises CellExecutionError on a failing cell or assertion
 
 
-def suggested_runs() -> list:
-    runs = []
-    for path in LESSONS:
-        for index, metadata, _ in exercises(lesson_cells(path)):
-            for number, setting in enumerate(metadata.get("try", [])):
-                runs.append(pytest.param(path, setting, id=f"{path.stem}-cell{index}-{number}"))
-    return runs
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "settings" in metafunc.fixturenames:
+        rounds = setting_rounds(metafunc.cls.lesson)
+        metafunc.parametrize("settings", rounds, ids=[",".join(settings) for settings in rounds])
 
 
-@pytest.mark.parametrize(("path", "solution"), solution_runs())
-def test_the_solutions_pass_the_checks(path: Path, solution: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    notebook = run_lesson(path, solution, monkeypatch)
-    for index, _, body in exercises(notebook.cells):
-        title = notebook.cells[index].source.splitlines()[0]
-        verdicts = [printed(cell) for cell in body if cell.cell_type == "code" and CHECKS.search(cell.source)]
-        assert verdicts and all(verdict.startswith("Right") for verdict in verdicts), f"{path.name}, {title}: {verdicts}"
-
-
-@pytest.mark.parametrize(("path", "setting"), suggested_runs())
-def test_a_suggested_setting_runs_the_whole_lesson(path: Path, setting: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_lesson(path, setting, monkeypatch)  # raises CellExecutionError on a failing cell or assertion
+for _lesson in LESSONS:
+    _name = "TestLesson" + _lesson.stem.split("_")[0]
+    globals()[_name] = type(_name, (LessonRuns,), {"lesson": _lesson, "__doc__": f"{_lesson.name}, run whole."})
 
 
 @pytest.mark.parametrize(("answer", "expected", "tolerance", "verdict"), [

@@ -178,7 +178,7 @@ def test_test_action_runs_tests_and_lessons_with_extra_pytest_arguments(run_py, 
     status, fake = run_main(run_py, monkeypatch, "test", "-x", "-k", "psnr")
     assert status == 0
     (command,) = fake.commands
-    assert command[1:] == ["-m", "pytest", "tests", "notebooks", "--nbval-lax", "-n", "auto", "--dist", "loadgroup",
+    assert command[1:] == ["-m", "pytest", "tests", "notebooks", "--nbval-lax", "-n", "auto", "--dist", "loadscope",
                            "-x", "-k", "psnr"]
     assert fake.options[0]["env"]["SR_TEACH_FAST"] == "1"
 
