@@ -91,6 +91,8 @@ def command_evaluate(arguments: argparse.Namespace) -> None:
     from sr_teach.evaluation import evaluate
 
     check_number("--crop-border", arguments.crop_border, 0, "0 or more pixels")
+    check_number("--scale", arguments.scale, 2, "2 or more: the benchmark protocol makes each input by shrinking "
+                 "its original, so at x1 every method would be scored against the original itself")
 
     upscaler, label = make_upscaler(arguments)
     result = evaluate(
@@ -327,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument(*names, default=unset, help=text + shown, **settings)
 
     option("--model", choices=list(MODELS), text="architecture (needed unless --resume)")
-    option("--scale", type=int, text="the enlargement the model learns, 2 or more (needed unless --resume)")
+    option("--scale", type=int, text="the enlargement the model learns, 1 or more (needed unless --resume)")
     option("--extra-scales", type=int, nargs="*", text="more scales for a pre-upsampling model")
     option("--data", nargs="*", text="folders of HR training images (default: the bundled photos)")
     train.add_argument("--steps", type=int, help="optimizer steps to run")

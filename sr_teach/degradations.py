@@ -38,10 +38,14 @@ def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def check_scale(scale: float) -> int:
-    """Return `scale` as an int if it is an integer factor >= 2, else raise a clear ValueError."""
+    """Return `scale` as an int if it is a whole factor >= 1, else raise a clear ValueError.
+
+    Scale 1 is restoration without enlargement (denoising, JPEG artefacts): the same recipe, with a
+    degradation that spoils pixels instead of removing them.
+    """
     if (isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale)
-            or scale != int(scale) or scale < 2):
-        raise ValueError(f"scale must be a whole number of at least 2 (2, 3, 4, 8, ...), not {scale!r}")
+            or scale != int(scale) or scale < 1):
+        raise ValueError(f"scale must be a whole number of at least 1 (1 = same size, 2, 3, 4, 8, ...), not {scale!r}")
     return int(scale)
 
 

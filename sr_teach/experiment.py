@@ -70,7 +70,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         for scale in (self.scale, *self.extra_scales):
-            check_scale(scale)  # a network learns to enlarge: x2 or more
+            check_scale(scale)  # x2, x3, ... enlarge; x1 restores at the same size (denoising, JPEG)
 
     @property
     def scales(self) -> tuple[int, ...]:

@@ -291,8 +291,9 @@ def test_validation_pairs(photo_folder, num_channels, pre_upsample):
 
 def test_config_checks():
     assert DataConfig(scales=[2, 4]).scales == (2, 4)
+    assert DataConfig(scales=(1,)).scales == (1,)  # restoration without enlargement
     with pytest.raises(ValueError, match="scale"):
-        DataConfig(scales=(1,))
+        DataConfig(scales=(0,))
     with pytest.raises(ValueError, match="num_channels"):
         DataConfig(num_channels=2)
     with pytest.raises(ValueError, match="method"):

@@ -190,7 +190,7 @@ def test_bundled_needs_no_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_unsupported_scale() -> None:
     with pytest.raises(ValueError, match="whole number"):
-        benchmark_images("bundled", 1)
+        benchmark_images("bundled", 0)
 
 
 # ---------------------------------------------------------------- the shared sets

@@ -63,12 +63,20 @@ def test_bicubic_downscale_reproduces_the_lr_files(datasets_dir: Path, scale: in
     assert identical / total >= 0.999
 
 
-@pytest.mark.parametrize("scale", [1, 0, -2, 2.5, True, 1.0])
+@pytest.mark.parametrize("scale", [0, -2, 2.5, True, 1.5, float("inf")])
 def test_unsupported_scales(scale) -> None:
     with pytest.raises(ValueError, match="whole number"):
         check_scale(scale)
     with pytest.raises(ValueError):
         downscale(torch.rand(3, 16, 16), scale)
+
+
+@pytest.mark.parametrize("method", DOWNSCALE_METHODS)
+def test_scale_one_keeps_the_image(method) -> None:
+    """x1 is restoration without enlargement: downscale by 1 returns the image, whatever the kernel."""
+    image = torch.rand(3, 17, 23)
+    assert check_scale(1.0) == 1
+    assert torch.equal(downscale(image, 1, method), image)
 
 
 def test_whole_float_scales_are_accepted() -> None:

@@ -122,6 +122,30 @@ def test_post_upsampling_experiment_refuses_several_scales(photo_folder: Path) -
     assert set(AUGMENTATIONS) == {"none", "flips", "full"}
 
 
+@pytest.mark.parametrize("model", ["espcn", "fsrcnn", "srcnn", "vdsr"])
+def test_scale_one_with_noise_trains_a_denoiser(photo_folder: Path, model: str) -> None:
+    """x1 is restoration without enlargement: the same recipe, with a degradation that spoils pixels.
+    The "bicubic" line is then the noisy input itself, and every model keeps the image's size."""
+    from sr_teach.degradations import DegradationConfig
+    from sr_teach.inference import upscale
+    from sr_teach.metrics import psnr
+
+    torch.manual_seed(0)
+    experiment = Experiment(small_config(
+        photo_folder, model=model, scale=1, patch_size=16, degradation=DegradationConfig(noise_sigma=25),
+        model_options={"vdsr": {"depth": 4}, "fsrcnn": {"global_residual": True}}.get(model, {}),
+        train=TrainConfig(learning_rate=1e-3, loss="mse", validation_every=None),
+    ))
+    noisy_input = experiment.bicubic_psnr()
+    assert 19 < noisy_input < 22  # 20 log10(255 / 25) = 20.2 dB, a little more where clipping helps
+    experiment.train(steps=80)
+    assert experiment.trainer.evaluate() > noisy_input + 2  # removing noise is learned in a few steps
+
+    image = load_sample("camera")[:, :40, :50]
+    assert upscale(experiment.model, image, scale=1).shape == image.shape
+    assert psnr(upscale(experiment.model, image, scale=1)[None], image[None]).item() > 20
+
+
 def test_unknown_pretrained_name_names_what_is_shipped() -> None:
     shipped = {(info.name, scale) for info in pretrained_models() for scale in info.scales}
     assert ("espcn", 7) not in shipped
