@@ -58,6 +58,8 @@ def downscale(image: torch.Tensor, scale: int, method: str = "bicubic") -> torch
     scale = check_scale(scale)
     if method not in DOWNSCALE_METHODS:
         raise ValueError(f"unknown downscale method {method!r}; choose one of {', '.join(DOWNSCALE_METHODS)}")
+    if scale == 1:  # nothing to shrink (Pillow's kernel would still round the image to 8 bits)
+        return image.clone()
     hr_image = mod_crop(image, scale)
     size = (hr_image.shape[-2] // scale, hr_image.shape[-1] // scale)
     return resize(hr_image, size=size, method=method)
