@@ -160,6 +160,18 @@ def test_equal_psnr_distortions_have_equal_psnr_and_different_ssim() -> None:
     assert scores["brightness shift"] > scores["Gaussian blur"] + 0.05 > scores["Gaussian noise"] + 0.1
 
 
+@pytest.mark.parametrize("target_psnr", [20.0, 32.0])
+def test_equal_psnr_distortions_reach_the_targets_lesson_02_suggests(target_psnr) -> None:
+    image = load_sample("camera")[:, :256, :256]
+    for _, distorted in equal_psnr_distortions(image, target_psnr=target_psnr).values():
+        assert float(psnr(distorted[None], image[None])[0]) == pytest.approx(target_psnr, abs=0.01)
+
+
+def test_an_unreachable_psnr_is_refused_with_the_reachable_range() -> None:
+    with pytest.raises(ValueError, match=r"cannot reach 5.0 dB: over its range \(0.01 to 16\)"):
+        equal_psnr_distortions(load_sample("camera")[:, :256, :256], target_psnr=5.0)
+
+
 # --- the view: set widget values, click, and check the state and the HTML ---
 
 

@@ -344,28 +344,23 @@ def plot_deltas(rows: list[DeltaRow], ax: Axes | None = None, title: str | None 
 
 def _bisect(distort: Callable[[float], torch.Tensor], image: torch.Tensor, target_psnr: float,
             low: float, high: float, steps: int = 30) -> tuple[float, torch.Tensor]:
-    """The parameter in [low, high] whose distortion has PSNR `target_psnr` (PSNR falls as it grows).
+    """The parameter in [low, high] whose distortion has PSNR `target_psnr` (PSNR falls as it grows),
+    and that distortion. Stops once within 0.001 dB; a ValueError when the range cannot reach it."""
+    def distorted_and_psnr(parameter: float) -> tuple[torch.Tensor, float]:
+        distorted = distort(parameter)
+        return distorted, float(psnr(distorted[None], image[None])[0])
 
-    Stops early once within 0.001 dB; raises ValueError when no parameter in the range reaches it.
-    """
-    def measure(parameter: float) -> float:
-        return float(psnr(distort(parameter)[None], image[None])[0])
-
-    lowest, highest = low, high
+    mildest, strongest = distorted_and_psnr(low)[1], distorted_and_psnr(high)[1]
+    if not strongest - 0.01 <= target_psnr <= mildest + 0.01:
+        raise ValueError(f"cannot reach {target_psnr} dB: over its range ({low:g} to {high:g}) this distortion "
+                         f"gives {strongest:.2f} to {mildest:.2f} dB; choose a target in between")
     for _ in range(steps):
         middle = (low + high) / 2
-        distance = measure(middle) - target_psnr
-        if abs(distance) < 1e-3:
-            return middle, distort(middle)
-        if distance > 0:
-            low = middle
-        else:
-            high = middle
-    parameter = (low + high) / 2
-    if abs(measure(parameter) - target_psnr) > 0.01:
-        raise ValueError(f"cannot reach {target_psnr} dB: over its range ({lowest:g} to {highest:g}) this distortion "
-                         f"gives {measure(highest):.2f} to {measure(lowest):.2f} dB; choose a target in between")
-    return parameter, distort(parameter)
+        distorted, value = distorted_and_psnr(middle)
+        if abs(value - target_psnr) < 1e-3:
+            break
+        low, high = (middle, high) if value > target_psnr else (low, middle)
+    return middle, distorted
 
 
 def equal_psnr_distortions(
