@@ -91,8 +91,6 @@ def command_evaluate(arguments: argparse.Namespace) -> None:
     from sr_teach.evaluation import evaluate
 
     check_number("--crop-border", arguments.crop_border, 0, "0 or more pixels")
-    check_number("--scale", arguments.scale, 2, "2 or more: the benchmark protocol makes each input by shrinking "
-                 "its original, so at x1 every method would be scored against the original itself")
 
     upscaler, label = make_upscaler(arguments)
     result = evaluate(

@@ -120,6 +120,9 @@ def benchmark_images(
     Set14's bridge) is paired with a gray LR image, so both are measured alike.
     """
     scale = check_scale(scale)
+    if scale == 1:
+        raise ValueError("the benchmark protocol makes each input by shrinking its original, so at x1 every method "
+                         "would be scored against the original itself; use a scale of 2 or more")
     hr_paths = find_images(dataset_folder(name, data_dir))[:max_images]
     lr_folder = None if name == BUNDLED else resolve_data_dir(data_dir) / name / "LR_bicubic" / f"X{scale}"
     images = []

@@ -97,7 +97,7 @@ def test_evaluate_errors(capsys, tmp_path: Path) -> None:
     status, _, err = run(capsys, "evaluate", "--dataset", "bundled", "--method", "magic")
     assert_one_line_error(status, err, "unknown method 'magic'")
     status, _, err = run(capsys, "evaluate", "--dataset", "bundled", "--scale", "1")
-    assert_one_line_error(status, err, "--scale must be 2 or more", "against the original itself")
+    assert_one_line_error(status, err, "shrinking its original", "scale of 2 or more")
 
 
 # ---------------------------------------------------------------- upscale

@@ -191,6 +191,8 @@ def test_bundled_needs_no_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_unsupported_scale() -> None:
     with pytest.raises(ValueError, match="whole number"):
         benchmark_images("bundled", 0)
+    with pytest.raises(ValueError, match="scored against the original itself"):  # x1: nothing to restore
+        benchmark_images("bundled", 1)
 
 
 # ---------------------------------------------------------------- the shared sets
