@@ -5,8 +5,8 @@ a whole, though the reported PSNR is a per-image average under a protocol (`sr_t
 that is not differentiable. MSE is what SRCNN, VDSR, FSRCNN and ESPCN trained with; L1 and
 Charbonnier punish large errors less and often reach a *higher* PSNR (Zhao et al. 2017,
 arXiv:1511.08861; EDSR, LapSRN) after long training; after a few hundred steps of a small
-network, lesson 08 finds MSE and L1 about a tenth of a dB apart. Every loss takes a prediction and a target (B, C, H, W) and
-returns the mean over all values, which is the mean of the per-image losses.
+network, lesson 08 finds MSE and L1 about a tenth of a dB apart. Every loss takes a prediction
+and a target (B, C, H, W) and returns the mean over all values, the mean of the per-image losses.
 """
 
 from collections.abc import Callable

@@ -11,7 +11,6 @@ statement that first sets the name.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from pathlib import Path
 
@@ -24,38 +23,34 @@ LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 CHECKS = re.compile(r"\bcheck(_answer)?\(")
 
 
-def source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def exercises(cells: list[dict]) -> list[tuple[int, dict, list[dict]]]:
+def exercises(cells: list) -> list[tuple[int, dict, list]]:
     """(index, its metadata, the cells up to the next heading) for each exercise of a lesson."""
     found = []
     for index, cell in enumerate(cells):
-        if cell["cell_type"] == "markdown" and re.match(r"\s*### Exercise\b", source(cell)):
-            end = next((later for later in range(index + 1, len(cells)) if cells[later]["cell_type"] == "markdown"
-                        and re.match(r"\s*#", source(cells[later]))), len(cells))
-            found.append((index, cell["metadata"].get("sr_teach", {}).get("exercise", {}), cells[index + 1:end]))
+        if cell.cell_type == "markdown" and re.match(r"\s*### Exercise\b", cell.source):
+            end = next((later for later in range(index + 1, len(cells)) if cells[later].cell_type == "markdown"
+                        and re.match(r"\s*#", cells[later].source)), len(cells))
+            found.append((index, cell.metadata.get("sr_teach", {}).get("exercise", {}), cells[index + 1:end]))
     return found
 
 
-def lesson_cells(path: Path) -> list[dict]:
-    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+def lesson_cells(path: Path) -> list[nbformat.NotebookNode]:
+    return nbformat.read(path, as_version=4).cells
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda path: path.stem)
 def test_every_exercise_has_a_check_and_a_solution_to_unfold(path: Path) -> None:
     cells = lesson_cells(path)
-    assert not any(re.search(r"^#+ Try this", source(cell), re.M) for cell in cells), \
+    assert not any(re.search(r"^#+ Try this", cell.source, re.M) for cell in cells), \
         f"{path.name}: a 'Try this' list is left; make each item an exercise"
-    assert any(re.search(r"^## Exercises\s*$", source(cell), re.M) for cell in cells), f"{path.name}: no '## Exercises'"
+    assert any(re.search(r"^## Exercises\s*$", cell.source, re.M) for cell in cells), f"{path.name}: no '## Exercises'"
     found = exercises(cells)
     assert found, f"{path.name}: no '### Exercise' under '## Exercises'"
     for index, _, body in found:
-        title = source(cells[index]).splitlines()[0]
-        assert any(cell["cell_type"] == "code" and CHECKS.search(source(cell)) for cell in body), \
+        title = cells[index].source.splitlines()[0]
+        assert any(cell.cell_type == "code" and CHECKS.search(cell.source) for cell in body), \
             f"{path.name}, {title}: no cell runs check(...) or check_answer(...)"
-        assert any(cell["cell_type"] == "markdown" and "<details>" in source(cell) and "Solution" in source(cell)
+        assert any(cell.cell_type == "markdown" and "<details>" in cell.source and "Solution" in cell.source
                    for cell in body), f"{path.name}, {title}: no <details> with the solution"
 
 
@@ -70,7 +65,7 @@ def assign_after_definition(cells: list, name: str, value: str) -> None:
             continue
         for statement in tree.body:
             targets = statement.targets if isinstance(statement, ast.Assign) else \
-                [statement.target] if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else []
+                [statement.target] if isinstance(statement, ast.AnnAssign) else []
             if any(isinstance(target, ast.Name) and target.id == name for target in targets):
                 lines = cell.source.splitlines()
                 lines.insert(statement.end_lineno, f"{name} = {value}  # set by tests/test_exercises.py")

@@ -94,6 +94,7 @@ def _edsr_benchmark(name: str, folder: str, count: int, citation: str, licence: 
         size_megabytes=_EDSR_BENCHMARK_MEGABYTES, citation=citation, licence=licence,
     )
 
+
 def _div2k(name: str, split: str, sha256: str, md5: str, count: int, megabytes: int) -> DatasetSource:
     """A DIV2K split's HR zip: DIV2K_<split>_HR/<image>.png."""
     return DatasetSource(
