@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from sr_teach.tools.cost import macs_per_output_pixel  # noqa: E402
 from sr_teach.inference import upscale  # noqa: E402
-from sr_teach.models import MODELS  # noqa: E402
+from sr_teach.models import SR_MODELS as MODELS  # noqa: E402  (the enlarging ones)
 
 FRAME_SIZE = (1080, 1920)  # 1080p output, (H, W)
 PHOTO_SIZE = (3000, 4000)  # a 12-megapixel photo, (H, W)

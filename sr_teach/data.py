@@ -29,7 +29,7 @@ from sr_teach.augmentation import (
     rotate,
 )
 from sr_teach.degradations import DegradationConfig, check_scale, corrupt, degrade, gaussian_kernel, mod_crop, shrink
-from sr_teach.images import ImageError, load_image, rgb_to_luma
+from sr_teach.images import ImageError, load_image, rgb_to_gray, rgb_to_luma
 from sr_teach.interpolation import resize
 
 
@@ -45,6 +45,7 @@ class DataConfig:
     hr_patch_size: int | None = None
     batch_size: int = 16  # patches per step: more gives smoother gradients but costs memory and time
     num_channels: int = 1  # 1 = the luma Y of YCbCr, as SRCNN/ESPCN/VDSR train; 3 = RGB, as EDSR
+    luma: bool = True  # one channel is Y (16-235, the SR papers); False: full-range gray (the denoising papers)
     pre_upsample: bool = False  # True for SRCNN/VDSR: the input is the LR bicubic-upscaled to the HR size
     degradation: DegradationConfig = field(default_factory=DegradationConfig)  # defines the task to undo
     # flips + quarter turns: exact, and 8 times the data
@@ -96,27 +97,28 @@ def split_train_validation(
     return train, validation
 
 
-def load_training_image(path: str | os.PathLike, num_channels: int) -> torch.Tensor:
-    """Load an image as the sampler keeps it: (C, H, W) uint8, C = num_channels (1 = luma Y).
+def load_training_image(path: str | os.PathLike, num_channels: int, luma: bool = True) -> torch.Tensor:
+    """Load an image as the sampler keeps it: (C, H, W) uint8, C = num_channels (1 = luma Y, or gray).
 
     uint8 takes a quarter of the memory of float32 (T91 + BSD200 in RGB: 110 MB instead of 440 MB),
     and the Y channel is rounded to 8 bits as MATLAB's rgb2ycbcr does for 8-bit photos.
     """
     image = load_image(path, mode="rgb" if num_channels == 3 else "keep")  # (C, H, W) in [0, 1]
     if num_channels == 1:
-        image = rgb_to_luma(image)  # (1, H, W); gray photos stay as they are
+        image = rgb_to_luma(image) if luma else rgb_to_gray(image)  # (1, H, W); gray photos stay as they are
     return (image.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def _load_images(
-    paths: Sequence[Path], num_channels: int, min_size: int, why_min_size: str, purpose: str = "training"
+    paths: Sequence[Path], num_channels: int, min_size: int, why_min_size: str, purpose: str = "training",
+    luma: bool = True,
 ) -> tuple[list[Path], list[torch.Tensor]]:
     """Load every usable image; warn about (and skip) unreadable ones and ones smaller than min_size.
     None usable is an error for training; for validation ("validation") a warning and an empty list."""
     kept_paths, images, unreadable, too_small = [], [], [], []
     for path in paths:
         try:
-            image = load_training_image(path, num_channels)
+            image = load_training_image(path, num_channels, luma)
         except (ImageError, OSError) as error:
             unreadable.append(f"{path} ({error})")
             continue
@@ -255,7 +257,7 @@ class PatchSampler:
             min_size = rotation_region_size(region, config.augment.rotate_degrees)
             why += f", with margins and room to rotate by {config.augment.rotate_degrees} degrees"
         self.paths, self.images = _load_images(
-            [Path(path) for path in paths], config.num_channels, min_size, why
+            [Path(path) for path in paths], config.num_channels, min_size, why, luma=config.luma
         )
         self._generator = torch.Generator().manual_seed(config.seed)
         # Flip after shrinking (cheaper: smaller patches, and the shortcut) where it gives the same LR.
@@ -401,6 +403,7 @@ def load_validation_pairs(
     max_size: int | None = None,
     degradation: DegradationConfig | None = None,
     seed: int = 0,
+    luma: bool = True,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Whole held-out images as (input, target) pairs, (C, h, w) and (C, H, W), for validation PSNR.
 
@@ -415,7 +418,8 @@ def load_validation_pairs(
         return []  # no held-out images (validation_fraction=0): nothing to validate on
     generator = torch.Generator().manual_seed(seed)
     _, images = _load_images(
-        [Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}", purpose="validation"
+        [Path(path) for path in paths], num_channels, scale, f"one LR pixel at x{scale}", purpose="validation",
+        luma=luma,
     )
     pairs = []
     for image in images:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -91,18 +93,28 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return blurred if image.dim() == 4 else blurred[0]
 
 
-def gaussian_noise(image: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Add white Gaussian noise; `sigma` is on the 0..255 scale as in denoising papers (e.g. 25)."""
+def gaussian_noise(
+    image: torch.Tensor, sigma: float | torch.Tensor, generator: torch.Generator | None = None, clip: bool = True
+) -> torch.Tensor:
+    """Add white Gaussian noise; `sigma` is on the 0..255 scale as in denoising papers (e.g. 25), one
+    number or one per image of a batch. clip=False keeps values outside [0, 1], as the published
+    denoising tables do (a camera clips; their test scripts do not)."""
+    sigma = torch.as_tensor(sigma, dtype=image.dtype)
+    if sigma.dim() == 1:  # one sigma per image: (B,) -> (B, 1, 1, 1)
+        sigma = sigma.view(-1, *[1] * (image.dim() - 1))
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype) * (sigma / 255.0)
-    return (image + noise.to(image.device)).clamp(0, 1)
+    noisy = image + noise.to(image.device)
+    return noisy.clamp(0, 1) if clip else noisy
 
 
-def jpeg_compress(image: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode as JPEG at `quality` (1-95) with Pillow and decode again: blocking and ringing artefacts."""
+def jpeg_compress(image: torch.Tensor, quality: int | Sequence[int]) -> torch.Tensor:
+    """Encode as JPEG at `quality` (1-95) with Pillow and decode again: blocking and ringing artefacts.
+    A gray image is encoded as gray (one channel, as the JPEG tables do); a batch may have one quality per image."""
+    if image.dim() == 4:
+        qualities = [quality] * len(image) if isinstance(quality, numbers.Number) else list(quality)
+        return torch.stack([jpeg_compress(single, each) for single, each in zip(image, qualities)])
     if not 1 <= quality <= 95:
         raise ValueError(f"JPEG quality must be between 1 and 95, not {quality}")
-    if image.dim() == 4:
-        return torch.stack([jpeg_compress(single, quality) for single in image])
     buffer = io.BytesIO()
     tensor_to_pil(image).save(buffer, format="JPEG", quality=int(quality))
     buffer.seek(0)
@@ -117,16 +129,43 @@ class DegradationConfig:
 
     method: str = "bicubic"  # the shrinking kernel; "bicubic" = MATLAB imresize, the published protocol
     blur_sigma: float = 0.0  # Gaussian blur of the HR before shrinking, in HR pixels; 0 = none
-    noise_sigma: float = 0.0  # Gaussian noise on the LR, on the 0..255 scale (as denoising papers); 0 = none
-    jpeg_quality: int | None = None  # JPEG-compress the LR at this quality (1-95); None = no compression
+    # Gaussian noise on the LR, on the 0..255 scale (as denoising papers); 0 = none; (low, high) = a
+    # sigma drawn for each image (blind denoising: the network is not told which)
+    noise_sigma: float | tuple[float, float] = 0.0
+    noise_clip: bool = True  # clip the noisy image to [0, 1]; the published denoising tables do not
+    # JPEG-compress the LR at this quality (1-95); (low, high) = drawn for each image; None = no compression
+    jpeg_quality: int | tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in DOWNSCALE_METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(DOWNSCALE_METHODS)}")
-        if self.blur_sigma < 0 or self.noise_sigma < 0:
-            raise ValueError("blur_sigma and noise_sigma must be 0 (off) or positive")
-        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 95:
-            raise ValueError(f"jpeg_quality must be between 1 and 95 (or None), not {self.jpeg_quality}")
+        self.noise_sigma = _setting("noise_sigma", self.noise_sigma, 0, 255)
+        if self.blur_sigma < 0:
+            raise ValueError("blur_sigma must be 0 (off) or positive")
+        if self.jpeg_quality is not None:
+            self.jpeg_quality = _setting("jpeg_quality", self.jpeg_quality, 1, 95, whole=True)
+
+
+def _setting(name: str, value: Any, low: float, high: float, whole: bool = False) -> Any:
+    """A number in [low, high], or a (low, high) range of them (lists, as JSON gives back, become tuples)."""
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    kind = "whole numbers" if whole else "numbers"
+    if (len(values) not in (1, 2) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+            or any(not low <= v <= high or (whole and v != int(v)) for v in values) or values != tuple(sorted(values))):
+        raise ValueError(f"{name} must be one of the {kind} from {low} to {high}, or a range (low, high) of them, "
+                         f"not {value!r}")
+    return values if len(values) == 2 else values[0]
+
+
+def draw_setting(value: float | tuple[float, float], count: int, generator: torch.Generator | None,
+                 whole: bool = False) -> list[float]:
+    """`count` values: the value itself, or uniform draws from a (low, high) range (whole numbers if asked)."""
+    if not isinstance(value, tuple):
+        return [value] * count
+    low, high = value
+    if whole:
+        return torch.randint(int(low), int(high) + 1, (count,), generator=generator).tolist()
+    return (low + (high - low) * torch.rand(count, generator=generator, dtype=torch.float64)).tolist()
 
 
 def shrink(hr_image: torch.Tensor, scale: int, config: DegradationConfig | None = None) -> torch.Tensor:
@@ -141,10 +180,14 @@ def corrupt(
 ) -> torch.Tensor:
     """The part that spoils pixels without changing the size: noise, then JPEG (if asked)."""
     config = config or DegradationConfig()
-    if config.noise_sigma > 0:
-        lr_image = gaussian_noise(lr_image, config.noise_sigma, generator)
+    count = len(lr_image) if lr_image.dim() == 4 else 1
+    if config.noise_sigma != 0:
+        sigmas = draw_setting(config.noise_sigma, count, generator)
+        sigma = sigmas[0] if not isinstance(config.noise_sigma, tuple) or lr_image.dim() == 3 else torch.tensor(sigmas)
+        lr_image = gaussian_noise(lr_image, sigma, generator, clip=config.noise_clip)
     if config.jpeg_quality is not None:
-        lr_image = jpeg_compress(lr_image, config.jpeg_quality)
+        qualities = draw_setting(config.jpeg_quality, count, generator, whole=True)
+        lr_image = jpeg_compress(lr_image, qualities if lr_image.dim() == 4 else qualities[0])
     return lr_image
 
 

@@ -53,6 +53,7 @@ class ExperimentConfig:
     # Pre-upsampling models can learn several scales at once (VDSR: one model for x2, x3, x4).
     extra_scales: tuple[int, ...] = ()
     num_channels: int = 1  # 1 = Y channel as in the papers (Cb/Cr by bicubic); 3 = RGB
+    luma: bool = True  # one channel is Y (the SR papers); False: full-range gray (the denoising papers)
     # Model keyword arguments beyond scale and channels (e.g. {"depth": 10} for a small VDSR).
     model_options: dict[str, Any] = field(default_factory=dict)
     # Folders of HR training images; empty means the photos bundled with sr_teach.
@@ -126,7 +127,7 @@ class Experiment:
         )
         self.sampler = PatchSampler(self.train_paths, DataConfig(
             scales=config.scales, patch_size=config.patch_size, hr_patch_size=config.hr_patch_size,
-            batch_size=config.batch_size, num_channels=config.num_channels, pre_upsample=pre_upsample,
+            batch_size=config.batch_size, num_channels=config.num_channels, luma=config.luma, pre_upsample=pre_upsample,
             degradation=config.degradation, augment=AUGMENTATIONS[config.augment], seed=config.seed,
         ))
         # A multi-scale model is validated at every scale it learns (the mean PSNR over all of them
@@ -137,6 +138,7 @@ class Experiment:
             for pair in load_validation_pairs(
                 self.validation_paths, scale, config.num_channels, pre_upsample,
                 max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,
+                luma=config.luma,
             )
         ]
         self.trainer = Trainer(

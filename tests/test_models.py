@@ -12,6 +12,7 @@ from sr_teach.models import (
     ESPCN,
     FSRCNN,
     MODELS,
+    SR_MODELS,
     SRCNN,
     VDSR,
     PostUpsamplingNet,
@@ -131,7 +132,7 @@ def test_config_survives_a_weights_only_checkpoint(tmp_path) -> None:
 
 
 def test_build_model_every_name_with_the_same_arguments() -> None:
-    for name in MODELS:
+    for name in SR_MODELS:
         model = build_model(name, scale=2, num_channels=3)
         assert isinstance(model, MODELS[name])
         assert model.config.scale == 2 and model.scales in (None, (2,))
@@ -147,8 +148,8 @@ def test_build_model_unknown_name_lists_the_known_ones() -> None:
 def test_build_model_passes_keyword_arguments() -> None:
     model = build_model("fsrcnn", scale=4, num_features=32, num_shrunk_features=5, num_mapping_layers=1)
     assert asdict(model.config) == {
-        "scale": 4, "num_channels": 1, "num_features": 32, "num_shrunk_features": 5, "num_mapping_layers": 1,
-        "global_residual": False,
+        "scale": 4, "num_channels": 1, "input_channels": None, "mask_input": False, "num_features": 32,
+        "num_shrunk_features": 5, "num_mapping_layers": 1, "global_residual": False,
     }
     with pytest.raises(TypeError):
         build_model("espcn", depth=3)
@@ -390,7 +391,7 @@ def test_count_parameters_counts_a_linear_layer() -> None:
     assert count_parameters(nn.Linear(3, 2)) == 3 * 2 + 2
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(SR_MODELS))
 def test_default_models_run(name: str) -> None:
     # the papers' full-size defaults, once each, on a small image
     model = build_model(name)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from sr_teach.datasets import resolve_data_dir
+from sr_teach.degradations import DegradationConfig
 from sr_teach.evaluation import evaluate, model_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
 from sr_teach.models import model_name
@@ -87,10 +88,12 @@ def _train(learning_rate: float, steps: int, validation_every: int, loss: str = 
 def _recipe(
     name: str, model: str, scale: int, steps: int, learning_rate: float, patch_size: int, batch_size: int,
     validation_every: int, model_options: dict[str, Any], extra_scales: tuple[int, ...] = (), loss: str = "mse",
-    hr_patch_size: int | None = None, **recipe: Any,
+    hr_patch_size: int | None = None, num_channels: int = 1, luma: bool = True,
+    degradation: DegradationConfig | None = None, **recipe: Any,
 ) -> ZooRecipe:
     experiment = ExperimentConfig(
-        model=model, scale=scale, extra_scales=extra_scales, num_channels=1, model_options=model_options,
+        model=model, scale=scale, extra_scales=extra_scales, num_channels=num_channels, luma=luma,
+        degradation=degradation or DegradationConfig(), model_options=model_options,
         validation_fraction=0.1, validation_max_size=256, patch_size=patch_size, hr_patch_size=hr_patch_size,
         batch_size=batch_size,
         augment="flips", train=_train(learning_rate, steps, validation_every, loss), seed=0,
@@ -101,6 +104,10 @@ def _recipe(
 ESPCN_OPTIONS = {"activation": "relu", "global_residual": True}
 FSRCNN_OPTIONS = {"num_features": 56, "num_shrunk_features": 12, "num_mapping_layers": 4, "global_residual": True}
 SRCNN_OPTIONS = {"kernel_sizes": (9, 5, 5), "num_features": (64, 32), "residual": True}
+# Restoration (scale 1): noise as the published tables add it (no clipping), JPEG by Pillow; full-range
+# gray, as the denoising papers train; a blind range, so one model serves every level.
+BLIND_NOISE = DegradationConfig(noise_sigma=(0.0, 55.0), noise_clip=False)
+BLIND_JPEG = DegradationConfig(jpeg_quality=(10, 40))
 VDSR_OPTIONS = {"depth": 10, "num_features": 32, "pixel_unshuffle": 2, "reconstruction_std": 1e-3}
 
 RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
@@ -135,6 +142,14 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
                   "L1 loss, whose gradient does not shrink with the error, "
                   "so the small x2 residuals count as much as the x4 ones; the last layer starts near zero, "
                   "so training starts at bicubic. Runs alone on both cores"),
+    _recipe("dncnn_gray", "dncnn", 1, 4_000, 1e-3, 48, 32, 500, {}, luma=False, degradation=BLIND_NOISE,
+            notes="blind Gaussian denoising of gray photos, sigma 0 to 55 drawn for each patch (DnCNN-B's "
+                  "range), noise not clipped (the tables' protocol); the small DnCNN (12 x 48 on 2 x 2 blocks)"),
+    _recipe("dncnn_jpeg", "dncnn", 1, 4_000, 1e-3, 48, 32, 500, {}, luma=False, degradation=BLIND_JPEG,
+            notes="JPEG artefact removal on gray photos, quality 10 to 40 drawn for each patch (Pillow's "
+                  "encoder); 48-pixel patches hold whole 8 x 8 blocks from their corner, as whole images do"),
+    _recipe("dncnn_color", "dncnn", 1, 4_000, 1e-3, 48, 32, 500, {}, num_channels=3, degradation=BLIND_NOISE,
+            notes="blind Gaussian denoising of colour photos (RGB), sigma 0 to 55, not clipped"),
 )}
 
 

@@ -17,72 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from sr_teach.interpolation import resize
-
-
-@dataclass
-class ModelConfig:
-    """What every model's config has: the scale and the channels."""
-
-    # Pre models: the scale they were trained for (their layers do not use it); post models: the
-    # one scale their last layer makes.
-    scale: int | None = None
-    num_channels: int = 1  # 1 = the luma Y, as the papers (chroma by bicubic); 3 = RGB
-
-    def __post_init__(self) -> None:
-        if self.num_channels not in (1, 3):
-            raise ValueError(f"num_channels must be 1 (Y or gray) or 3 (RGB), not {self.num_channels!r}")
-        if self.scale is not None and (isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale < 1):
-            raise ValueError(f"scale must be a whole number of at least 1, not {self.scale!r}")
-
-
-class SRModel(nn.Module):
-    """The base of every sr_teach model: its config, its family, and the scales it serves."""
-
-    upsampling: ClassVar[str]  # "pre" or "post"
-
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-
-    @property
-    def scale(self) -> int | None:
-        return self.config.scale
-
-    @property
-    def num_channels(self) -> int:
-        return self.config.num_channels
-
-    @property
-    def scales(self) -> tuple[int, ...] | None:
-        """The scales this network enlarges by; None for a pre model, which serves any."""
-        return None if self.upsampling == "pre" else (self.config.scale,)
-
-    def check_input(self, image: torch.Tensor) -> None:
-        """What every forward starts with, worded for someone meeting the error for the first time."""
-        name = type(self).__name__
-        if not isinstance(image, torch.Tensor):
-            raise TypeError(f"{name} expects a torch.Tensor, got {type(image).__name__}")
-        if image.ndim != 4:
-            raise ValueError(
-                f"{name} expects a batch of images shaped (B, C, H, W), got shape {tuple(image.shape)}. "
-                "For a single (C, H, W) image, add a batch dimension: image.unsqueeze(0)."
-            )
-        if image.shape[1] != self.num_channels:
-            raise ValueError(
-                f"{name} was built with num_channels={self.num_channels}, but the input has {image.shape[1]} "
-                f"channels (shape {tuple(image.shape)}). Build it with num_channels=3 for RGB images, or "
-                "num_channels=1 for the Y channel or a gray image."
-            )
-        if not image.is_floating_point():
-            raise ValueError(f"{name} expects float pixels in [0, 1], got dtype {image.dtype}. "
-                             "Convert 8-bit images with image.float() / 255.")
+from sr_teach.models.base import ModelConfig, SRModel
 
 
 def transposed_conv_padding(kernel_size: int, scale: int) -> tuple[int, int]:
@@ -457,30 +399,3 @@ class PostUpsamplingNet(SRModel):
         features = self.head(lr_image)  # (B, F, H, W)
         features = self.body(features)  # (B, F, H, W)
         return self.upsampler(features)  # (B, C, scale H, scale W)
-
-
-# The one place names map to classes, for dropdowns, the command line and checkpoints.
-MODELS: dict[str, type[SRModel]] = {
-    "srcnn": SRCNN,
-    "vdsr": VDSR,
-    "fsrcnn": FSRCNN,
-    "espcn": ESPCN,
-    "post": PostUpsamplingNet,
-}
-
-
-def build_model(name: str, **config: Any) -> SRModel:
-    """Build a model by its name in MODELS: `build_model("fsrcnn", scale=2)`."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; the known models are: {', '.join(MODELS)}")
-    return MODELS[name](**config)
-
-
-def model_name(model: nn.Module) -> str:
-    """The model's name in MODELS (the inverse of build_model), else its class name."""
-    return next((name for name, model_class in MODELS.items() if type(model) is model_class), type(model).__name__)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of learnable numbers in the model (weights, biases, PReLU slopes)."""
-    return sum(parameter.numel() for parameter in model.parameters())
