@@ -87,11 +87,53 @@ def make_upscaler(arguments: argparse.Namespace) -> tuple[Callable[[torch.Tensor
     return (interpolation_upscaler(upscaler) if isinstance(upscaler, str) else model_upscaler(upscaler)), label
 
 
+RESTORATION_METHODS = {"denoise": ("input", "bm3d", "nlm"), "jpeg": ("input",)}
+
+
+def restoration_method(arguments: argparse.Namespace, task) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
+    """The restorer that --model or --method names for `task`, and its label."""
+    from sr_teach import classical
+    from sr_teach.restoration import model_restorer
+
+    if arguments.model is not None:
+        from sr_teach.pretrained import load_model
+
+        return model_restorer(load_model(arguments.model, 1, device=pick_device(arguments.device))), str(arguments.model)
+    method = "input" if arguments.method == "bicubic" else arguments.method  # bicubic is --method's SR default
+    if method not in RESTORATION_METHODS[task.kind]:
+        raise CommandError(f"--method {method} does not restore {task.kind}; choose one of "
+                           f"{', '.join(RESTORATION_METHODS[task.kind])} (input = the damaged image as it is), or --model")
+    restorers = {"input": lambda image: image, "bm3d": lambda image: classical.bm3d_denoise(image, task.level),
+                 "nlm": lambda image: classical.nlm_denoise(image, task.level)}
+    return restorers[method], method
+
+
+def command_evaluate_restoration(arguments: argparse.Namespace) -> None:
+    from sr_teach.restoration import RestorationTask, evaluate_restoration
+
+    level = arguments.sigma if arguments.task == "denoise" else arguments.quality
+    if level is None:
+        raise CommandError(f"--task {arguments.task} needs {'--sigma (e.g. 25)' if arguments.task == 'denoise' else '--quality (e.g. 10)'}")
+    if arguments.crop_border not in (None, 0):
+        raise CommandError("restoration tables measure the whole image: leave out --crop-border with --task")
+    try:
+        task = RestorationTask(arguments.task, level)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    restorer, label = restoration_method(arguments, task)
+    result = evaluate_restoration(restorer, arguments.dataset, task, method=label, data_dir=arguments.data_dir,
+                                  y_channel=not arguments.rgb)
+    print(json.dumps(result.to_dict(), indent=2) if arguments.json else result.table())
+
+
 def command_evaluate(arguments: argparse.Namespace) -> None:
     from sr_teach.evaluation import evaluate
 
     check_number("--crop-border", arguments.crop_border, 0, "0 or more pixels")
-
+    if arguments.task is not None:
+        return command_evaluate_restoration(arguments)
+    if arguments.sigma is not None or arguments.quality is not None:
+        raise CommandError("--sigma and --quality set a restoration task: add --task denoise or --task jpeg")
     upscaler, label = make_upscaler(arguments)
     result = evaluate(
         upscaler, arguments.dataset, arguments.scale, data_dir=arguments.data_dir, method=label,
@@ -118,6 +160,21 @@ def check_output(path: str, force: bool, also: str = "") -> Path:
     if not os.access(output.parent, os.W_OK):
         raise CommandError(f"cannot write into the folder {output.parent} (no permission); choose another output")
     return output
+
+
+def command_restore(arguments: argparse.Namespace) -> None:
+    from sr_teach.inference import upscale_file
+    from sr_teach.pretrained import load_model
+
+    output = check_output(arguments.output, arguments.force)
+    if Image.registered_extensions().get(output.suffix.lower()) is None:
+        raise CommandError(f"cannot tell an image format from the suffix of {output}; use .png (lossless) or .jpg")
+    model = load_model(arguments.model, 1, device=pick_device(arguments.device))
+    if model.in_channels != model.num_channels:
+        raise CommandError(f"{arguments.model} takes {model.in_channels} input channels (a mask or gray in, colour out); "
+                           "restore runs models that map an image to the same kind of image: use it from Python")
+    height, width = upscale_file(arguments.input, output, model, 1, overwrite=arguments.force)
+    print(f"wrote {output} ({width}x{height}, restored by {arguments.model})")
 
 
 def command_upscale(arguments: argparse.Namespace) -> None:
@@ -302,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--crop-border", type=int, default=None, help="pixels cut from each edge (default: the scale)")
     evaluate.add_argument("--rgb", action="store_true", help="measure on RGB instead of the Y channel")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--task", choices=("denoise", "jpeg"),
+                          help="restoration at the same size instead of enlarging: a set of clean images (Set12, "
+                               "LIVE1_gray, Classic5), damaged by the published protocol")
+    evaluate.add_argument("--sigma", type=float, help="with --task denoise: noise level on the 0..255 scale, e.g. 25")
+    evaluate.add_argument("--quality", type=float, help="with --task jpeg: JPEG quality 1-95, e.g. 10")
     add_data_dir(evaluate)
     evaluate.set_defaults(run=command_evaluate)
 
@@ -313,6 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_model(upscale)
     upscale.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     upscale.set_defaults(run=command_upscale)
+
+    restore = commands.add_parser("restore", help="restore an image file at its size (denoise, remove JPEG artefacts)")
+    restore.add_argument("input", help="an image file Pillow can read")
+    restore.add_argument("output", help="where to write the result (PNG recommended)")
+    restore.add_argument("--model", required=True, help="a shipped restoration model (e.g. dncnn_gray) or a checkpoint")
+    restore.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    add_max_pixels(restore)
+    restore.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    restore.set_defaults(run=command_restore)
 
     from sr_teach.experiment import AUGMENTATIONS
     from sr_teach.losses import LOSSES
@@ -389,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[MAX_PIXELS_VARIABLE] = str(arguments.max_pixels)  # read by sr_teach.images.check_pixels
     try:
         status = arguments.run(arguments) or 0
-    except (CommandError, DeviceNotAvailableError, DownloadError, ImageError, OSError, ValueError) as error:
+    except (CommandError, DeviceNotAvailableError, DownloadError, ImageError, ImportError, OSError, ValueError) as error:
         print(f"sr-teach {arguments.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,7 +1,7 @@
 """Damage that keeps the size: the degradations of the course's second part, beside SR's shrinking.
 
-Noise of an unknown strength (blind denoising), scratches and fold lines on old prints, holes to fill
-in (inpainting), watermarks, and a change of look (day to dusk). Each is a small function of one
+Scratches and fold lines on old prints, holes to fill in (inpainting), watermarks, and a change of
+look (day to dusk); noise and JPEG are in `degradations`. Each is a small function of one
 (C, H, W) image in [0, 1] and a torch.Generator, so that a seed gives the same damage everywhere;
 the ones that spoil a known region also return its mask, (1, H, W) with 1 where pixels were
 spoiled: given to a network it makes inpainting; kept from it, blind repair. They compose, e.g.
@@ -11,12 +11,13 @@ spoiled: given to a network it makes inpainting; kept from it, blind repair. The
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from sr_teach.degradations import gaussian_noise
 
 
 def _uniform(generator: torch.Generator | None, low: float, high: float) -> float:
@@ -32,17 +33,6 @@ def _check_image(image: torch.Tensor) -> tuple[int, int]:
 def _paint(image: torch.Tensor, mask: torch.Tensor, colour: torch.Tensor | float) -> torch.Tensor:
     """The image with `colour` where mask is 1, blended where it lies between 0 and 1."""
     return image * (1 - mask) + mask * colour
-
-
-def blind_noise(image: torch.Tensor, sigma_range: tuple[float, float] = (0.0, 55.0),
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
-    """Gaussian noise of a strength drawn from `sigma_range` (0..255 scale), as blind denoisers train
-    (DnCNN-B: 0 to 55). Returns the noisy image and the sigma used, which the network is not told."""
-    low, high = sigma_range
-    if not 0 <= low <= high:
-        raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, got {sigma_range}")
-    sigma = _uniform(generator, low, high)
-    return gaussian_noise(image, sigma, generator), sigma
 
 
 def _strokes_mask(height: int, width: int, strokes: list[list[tuple[float, float]]], line_width: int) -> torch.Tensor:
@@ -141,9 +131,10 @@ def watermark(image: torch.Tensor, text: str = "© sr_teach", opacity_range: tup
     return _paint(image, mask, 1.0), mask
 
 
-def dusk(image: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+def dusk(image: torch.Tensor, strength: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """A change of look learned from pairs: day to dusk, as a darker tone curve, a warmer colour
-    temperature and a vignette. `strength` 0 leaves the image alone, 1 is the full change.
+    temperature and a vignette. `strength` 0 leaves the image alone, 1 is the full change (nothing
+    is random: `generator` is there only so that every damage is called alike).
 
     Real changes of season or weather have no such formula and no aligned pairs (the same view, in
     summer and in winter, from the same spot): they need unpaired methods such as CycleGAN (Zhu et
@@ -160,3 +151,22 @@ def dusk(image: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
     columns = torch.linspace(-1, 1, width).view(1, width)
     vignette = 1 - 0.35 * strength * ((rows**2 + columns**2) / 2)  # (H, W): 1 at the centre
     return (toned * vignette).clamp(0, 1)
+
+
+# Every damage by name, for DegradationConfig(damage=...): those with a mask, then the changes of look.
+MASKED_DAMAGES: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
+    "scratches": scratches, "fold_lines": fold_lines, "holes": holes, "watermark": watermark,
+}
+LOOKS: dict[str, Callable[..., torch.Tensor]] = {"dusk": dusk}
+DAMAGES = (*MASKED_DAMAGES, *LOOKS)
+
+
+def apply_damage(name: str, image: torch.Tensor, generator: torch.Generator | None = None,
+                 **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Damage one (C, H, W) image by name with its keyword options: (damaged, mask), the mask (1, H, W)
+    all zero for a change of look, which spoils no region."""
+    if name in LOOKS:
+        return LOOKS[name](image, generator=generator, **options), torch.zeros_like(image[:1])
+    if name not in MASKED_DAMAGES:
+        raise ValueError(f"unknown damage {name!r}; choose one of {', '.join(DAMAGES)}")
+    return MASKED_DAMAGES[name](image, generator=generator, **options)

@@ -14,14 +14,15 @@ import io
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sr_teach.images import ImageError, pil_to_tensor, tensor_to_pil
+from sr_teach.damage import DAMAGES, MASKED_DAMAGES, apply_damage
+from sr_teach.images import ImageError, pil_to_tensor, rgb_to_gray, tensor_to_pil
 from sr_teach.interpolation import resize
 
 DOWNSCALE_METHODS = ("bicubic", "pil_bicubic", "torch_bicubic", "torch_bilinear", "torch_area", "nearest")
@@ -135,6 +136,12 @@ class DegradationConfig:
     noise_clip: bool = True  # clip the noisy image to [0, 1]; the published denoising tables do not
     # JPEG-compress the LR at this quality (1-95); (low, high) = drawn for each image; None = no compression
     jpeg_quality: int | tuple[int, int] | None = None
+    # Damage that keeps the size, by name in sr_teach.damage.DAMAGES ("scratches", "holes", "watermark",
+    # "dusk", ...), with its keyword options, e.g. {"kind": "strokes"}; applied before noise and JPEG.
+    damage: str | None = None
+    damage_options: dict[str, Any] = field(default_factory=dict)
+    grayscale: bool = False  # the input loses its colour (full-range gray): colourisation
+    mask_input: bool = False  # the damage's mask goes to the network as one more channel: inpainting, not repair
 
     def __post_init__(self) -> None:
         if self.method not in DOWNSCALE_METHODS:
@@ -144,6 +151,10 @@ class DegradationConfig:
             raise ValueError("blur_sigma must be 0 (off) or positive")
         if self.jpeg_quality is not None:
             self.jpeg_quality = _setting("jpeg_quality", self.jpeg_quality, 1, 95, whole=True)
+        if self.damage is not None and self.damage not in DAMAGES:
+            raise ValueError(f"unknown damage {self.damage!r}; choose one of {', '.join(DAMAGES)} (or None)")
+        if self.mask_input and self.damage not in MASKED_DAMAGES:
+            raise ValueError(f"mask_input needs a damage that has a mask: one of {', '.join(MASKED_DAMAGES)}")
 
 
 def _setting(name: str, value: Any, low: float, high: float, whole: bool = False) -> Any:
@@ -178,17 +189,26 @@ def shrink(hr_image: torch.Tensor, scale: int, config: DegradationConfig | None 
 def corrupt(
     lr_image: torch.Tensor, config: DegradationConfig | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The part that spoils pixels without changing the size: noise, then JPEG (if asked)."""
+    """The part that spoils pixels without changing the size: damage, gray, noise, JPEG (each if asked),
+    then the damage's mask as one more channel if the network is to be told where it is."""
     config = config or DegradationConfig()
-    count = len(lr_image) if lr_image.dim() == 4 else 1
+    if lr_image.dim() == 3:
+        return corrupt(lr_image[None], config, generator)[0]
+    count = len(lr_image)
+    masks = None
+    if config.damage is not None:
+        damaged = [apply_damage(config.damage, image, generator, **config.damage_options) for image in lr_image]
+        lr_image = torch.stack([image for image, _ in damaged])
+        masks = torch.stack([mask for _, mask in damaged]).to(lr_image)  # (B, 1, H, W)
+    if config.grayscale:
+        lr_image = rgb_to_gray(lr_image)  # (B, 1, H, W)
     if config.noise_sigma != 0:
         sigmas = draw_setting(config.noise_sigma, count, generator)
-        sigma = sigmas[0] if not isinstance(config.noise_sigma, tuple) or lr_image.dim() == 3 else torch.tensor(sigmas)
+        sigma = sigmas[0] if not isinstance(config.noise_sigma, tuple) else torch.tensor(sigmas)
         lr_image = gaussian_noise(lr_image, sigma, generator, clip=config.noise_clip)
     if config.jpeg_quality is not None:
-        qualities = draw_setting(config.jpeg_quality, count, generator, whole=True)
-        lr_image = jpeg_compress(lr_image, qualities if lr_image.dim() == 4 else qualities[0])
-    return lr_image
+        lr_image = jpeg_compress(lr_image, draw_setting(config.jpeg_quality, count, generator, whole=True))
+    return torch.cat([lr_image, masks], dim=1) if config.mask_input else lr_image
 
 
 def degrade(

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from sr_teach.datasets import benchmark_images
+from sr_teach.datasets import BenchmarkImage, benchmark_images
 from sr_teach.inference import upscale
 from sr_teach.interpolation import resize
 from sr_teach.metrics import psnr, ssim
@@ -65,8 +65,10 @@ class Evaluation:
     method: str
     y_channel: bool
     crop_border: int
-    lr_source: str  # "LR_bicubic files" or "made by MATLAB-bicubic downscale"
+    lr_source: str  # "LR_bicubic files" or "made by MATLAB-bicubic downscale"; for restoration, the protocol
     images: list[ImageScore] = field(default_factory=list)
+    task: str = ""  # restoration (scale 1): what spoiled the inputs, e.g. "sigma 25" or "JPEG q10"
+    published: dict[str, float] = field(default_factory=dict)  # published PSNR of other methods, for the table
 
     @property
     def mean(self) -> dict[str, float]:
@@ -84,8 +86,9 @@ class Evaluation:
         """A plain-text table of the per-image and mean scores."""
         width = max([len(score.name) for score in self.images] + [4])
         lines = [
-            (f"{self.method} on {self.dataset} x{self.scale} "
-             f"({'Y channel' if self.y_channel else 'RGB'}, border {self.crop_border}, LR: {self.lr_source})"),
+            (f"{self.method} on {self.dataset} {self.task or f'x{self.scale}'} "
+             f"({'Y channel' if self.y_channel else 'RGB'}, border {self.crop_border}, "
+             f"{'protocol' if self.task else 'LR'}: {self.lr_source})"),
             f"{'image':<{width}}  {'PSNR (dB)':>9}  {'SSIM':>6}",
         ]
         lines += [f"{s.name:<{width}}  {s.psnr:9.2f}  {s.ssim:6.4f}" for s in self.images]
@@ -93,6 +96,7 @@ class Evaluation:
         published = PUBLISHED_BICUBIC.get((self.dataset, self.scale))
         if published and self.method == "bicubic" and self.y_channel and self.crop_border == self.scale:
             lines.append(f"{'published':<{width}}  {published[0]:9.2f}  {published[1]:6.4f}")
+        lines += [f"{'published ' + name}: {value:.2f}" for name, value in self.published.items()]
         return "\n".join(lines)
 
 
@@ -119,14 +123,19 @@ def evaluate(
         dataset, scale, method, y_channel, crop_border,
         lr_source="LR_bicubic files" if from_files else "made by MATLAB-bicubic downscale",
     )
+    return score_images(result, images, upscaler)
+
+
+def score_images(result: Evaluation, images: list[BenchmarkImage], upscaler: Upscaler) -> Evaluation:
+    """Run `upscaler` on every image's input and add its scores to `result` (under result's protocol)."""
     for image in images:
         start = time.perf_counter()
-        sr_image = upscaler(image.lr_image, scale)
+        sr_image = upscaler(image.lr_image, result.scale)
         seconds = time.perf_counter() - start
         if sr_image.shape != image.hr_image.shape:
-            raise ValueError(f"the upscaler returned {tuple(sr_image.shape)} for {image.name}, "
+            raise ValueError(f"the method returned {tuple(sr_image.shape)} for {image.name}, "
                              f"expected {tuple(image.hr_image.shape)}")
-        options = {"crop_border": crop_border, "y_channel": y_channel, "round_to_8bit": True}
+        options = {"crop_border": result.crop_border, "y_channel": result.y_channel, "round_to_8bit": True}
         result.images.append(ImageScore(
             image.name,
             float(psnr(sr_image, image.hr_image, **options)),

@@ -28,7 +28,7 @@ from sr_teach.datasets import find_images
 from sr_teach.images import data_folder
 from sr_teach.interpolation import resize
 from sr_teach.losses import LOSSES
-from sr_teach.models import SRModel, build_model
+from sr_teach.models import RestorationModel, SRModel, build_model
 from sr_teach.training import History, TrainConfig, Trainer
 
 # Named augmentation settings for the command line and the lessons' dropdowns.
@@ -115,8 +115,11 @@ class Experiment:
         self.config = config
         with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's random state stays as it was
             torch.manual_seed(config.seed)
+            degradation = config.degradation
+            channels = {"input_channels": 1} if degradation.grayscale and config.num_channels == 3 else {}
+            channels |= {"mask_input": True} if degradation.mask_input else {}  # the inputs that differ from the output
             self.model: SRModel = build_model(
-                config.model, scale=config.scale, num_channels=config.num_channels, **config.model_options
+                config.model, scale=config.scale, num_channels=config.num_channels, **channels, **config.model_options
             )
         if self.model.upsampling == "post" and len(config.scales) > 1:
             raise ValueError(f"{config.model} upsamples after its convolutions, so it learns one scale; "
@@ -155,7 +158,10 @@ class Experiment:
         return self.trainer.history
 
     def bicubic_psnr(self) -> float:
-        """The validation PSNR of plain bicubic enlargement, measured like the network's: the line to beat."""
+        """The validation PSNR of plain bicubic enlargement, measured like the network's: the line to beat.
+        At x1 (restoration) the line is the damaged input itself (a gray input copied to R, G and B)."""
+        if isinstance(self.model, RestorationModel):
+            return self.trainer.evaluate(model=self.model.input_image)
         if self.model.upsampling == "pre":
             return self.trainer.evaluate(model=lambda interpolated: interpolated)  # the input is bicubic already
         return self.trainer.evaluate(model=lambda lr_image: resize(lr_image, scale=self.config.scale))

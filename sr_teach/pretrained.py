@@ -45,12 +45,14 @@ def pretrained_models() -> list[PretrainedInfo]:
 
 
 def load_pretrained(name: str, scale: int, device: str | torch.device = "cpu") -> nn.Module:
-    """Load shipped weights: `load_pretrained("espcn", scale=3)`; no network access needed."""
+    """Load shipped weights: `load_pretrained("espcn", scale=3)`, or by file name: `load_pretrained("dncnn_gray",
+    scale=1)`; no network access needed."""
     scale = check_scale(scale)
     # The zoo names a file after its recipe: NAME_xS.pt for one scale, NAME.pt for a multi-scale model.
     for path in (WEIGHTS_FOLDER / f"{name}_x{scale}.pt", WEIGHTS_FOLDER / f"{name}.pt"):
         checkpoint = load_checkpoint(path) if path.exists() else None
-        if checkpoint is not None and checkpoint["model_name"] == name and scale in _info(path, checkpoint).scales:
+        named = checkpoint is not None and (checkpoint["model_name"] == name or path.stem == name)
+        if named and scale in _info(path, checkpoint).scales:  # an architecture, or a file's name (dncnn_gray)
             return _build(checkpoint, path, scale, device)
     shipped = ", ".join(info.label for info in pretrained_models())
     raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sr_teach.damage import blind_noise, dusk, fold_lines, holes, scratches, watermark
+from sr_teach.damage import dusk, fold_lines, holes, scratches, watermark
 from sr_teach.images import load_sample
 
 MASKED = {
@@ -47,16 +47,6 @@ def test_holes_are_filled_with_the_fill_value(photo) -> None:
 def test_watermark_opacity_stays_in_its_range(photo) -> None:
     _, mask = watermark(photo, "TEST", opacity_range=(0.4, 0.4), generator=torch.Generator().manual_seed(3))
     assert 0.35 < float(mask.max()) <= 0.4 + 1e-6  # antialiased glyphs: the opacity at their core
-
-
-def test_blind_noise_draws_its_sigma_from_the_range() -> None:
-    image = torch.full((1, 64, 64), 0.5)
-    sigmas = [blind_noise(image, (5.0, 50.0), torch.Generator().manual_seed(seed))[1] for seed in range(20)]
-    assert all(5 <= sigma <= 50 for sigma in sigmas) and max(sigmas) - min(sigmas) > 10
-    noisy, sigma = blind_noise(image, (25.0, 25.0), torch.Generator().manual_seed(0))
-    assert sigma == 25 and abs(float((noisy - image).std()) * 255 - 25) < 2
-    with pytest.raises(ValueError, match="sigma_range"):
-        blind_noise(image, (30.0, 10.0))
 
 
 def test_dusk_darkens_warms_and_vignettes(photo) -> None:

@@ -31,6 +31,7 @@ from sr_teach.evaluation import evaluate, model_upscaler
 from sr_teach.experiment import Experiment, ExperimentConfig
 from sr_teach.models import model_name
 from sr_teach.pretrained import WEIGHTS_FOLDER
+from sr_teach.restoration import PUBLISHED_RESTORATION, RestorationTask, evaluate_restoration, model_restorer
 from sr_teach.checkpoints import load_checkpoint, save_checkpoint
 from sr_teach.training import TrainConfig
 
@@ -66,6 +67,8 @@ class ZooRecipe:
     save_every: int = 2000  # steps between resumable saves
     threads: int = 1  # CPU threads: 1 lets two runs share a 2-core machine; 2 for a run that has it alone
     notes: str = ""  # why the recipe is what it is
+    # Restoration models (scale 1) are measured on these (set, task) pairs instead of Set5/Set14.
+    benchmarks: tuple[tuple[str, RestorationTask], ...] = ()
 
     @property
     def scales(self) -> tuple[int, ...]:
@@ -108,6 +111,10 @@ SRCNN_OPTIONS = {"kernel_sizes": (9, 5, 5), "num_features": (64, 32), "residual"
 # gray, as the denoising papers train; a blind range, so one model serves every level.
 BLIND_NOISE = DegradationConfig(noise_sigma=(0.0, 55.0), noise_clip=False)
 BLIND_JPEG = DegradationConfig(jpeg_quality=(10, 40))
+NOISE_TESTS = tuple(("Set12", RestorationTask("denoise", sigma)) for sigma in (15, 25, 50))
+COLOUR_NOISE_TESTS = tuple(("LIVE1", RestorationTask("denoise", sigma)) for sigma in (15, 25, 50))
+JPEG_TESTS = tuple((dataset, RestorationTask("jpeg", quality))
+                   for dataset in ("Classic5", "LIVE1_gray") for quality in (10, 20, 30, 40))
 VDSR_OPTIONS = {"depth": 10, "num_features": 32, "pixel_unshuffle": 2, "reconstruction_std": 1e-3}
 
 RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
@@ -143,13 +150,13 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
                   "so the small x2 residuals count as much as the x4 ones; the last layer starts near zero, "
                   "so training starts at bicubic. Runs alone on both cores"),
     _recipe("dncnn_gray", "dncnn", 1, 4_000, 1e-3, 48, 32, 500, {}, luma=False, degradation=BLIND_NOISE,
-            notes="blind Gaussian denoising of gray photos, sigma 0 to 55 drawn for each patch (DnCNN-B's "
+            benchmarks=NOISE_TESTS, notes="blind Gaussian denoising of gray photos, sigma 0 to 55 drawn for each patch (DnCNN-B's "
                   "range), noise not clipped (the tables' protocol); the small DnCNN (12 x 48 on 2 x 2 blocks)"),
     _recipe("dncnn_jpeg", "dncnn", 1, 4_000, 1e-3, 48, 32, 500, {}, luma=False, degradation=BLIND_JPEG,
-            notes="JPEG artefact removal on gray photos, quality 10 to 40 drawn for each patch (Pillow's "
+            benchmarks=JPEG_TESTS, notes="JPEG artefact removal on gray photos, quality 10 to 40 drawn for each patch (Pillow's "
                   "encoder); 48-pixel patches hold whole 8 x 8 blocks from their corner, as whole images do"),
     _recipe("dncnn_color", "dncnn", 1, 4_000, 1e-3, 48, 32, 500, {}, num_channels=3, degradation=BLIND_NOISE,
-            notes="blind Gaussian denoising of colour photos (RGB), sigma 0 to 55, not clipped"),
+            benchmarks=COLOUR_NOISE_TESTS, notes="blind Gaussian denoising of colour photos (RGB), sigma 0 to 55, not clipped"),
 )}
 
 
@@ -237,10 +244,17 @@ def train_recipe(
 
 def measure(
     model: nn.Module, scales: Sequence[int], data_dir: str | os.PathLike | None = None,
-    datasets: Sequence[str] = BENCHMARK_SETS,
+    datasets: Sequence[str] = BENCHMARK_SETS, benchmarks: Sequence[tuple[str, RestorationTask]] = (),
 ) -> dict[str, Any]:
-    """Y-PSNR and SSIM on the benchmark sets at each scale: {"Set5": {"3": {"psnr":, "ssim":}}}."""
+    """Y-PSNR and SSIM on the benchmark sets at each scale: {"Set5": {"3": {"psnr":, "ssim":}}}; for a
+    restoration model, on each (set, task) of `benchmarks` (RGB for colour): {"Set12": {"sigma 25": ...}}."""
     results: dict[str, Any] = {}
+    for dataset, task in benchmarks:
+        mean = evaluate_restoration(model_restorer(model), dataset, task, method=model_name(model), data_dir=data_dir,
+                                    y_channel=getattr(model, "num_channels", 1) == 1).mean
+        results.setdefault(dataset, {})[str(task)] = {"psnr": round(mean["psnr"], 4), "ssim": round(mean["ssim"], 5)}
+    if benchmarks:
+        return results
     for dataset in datasets:
         for scale in scales:
             mean = evaluate(model_upscaler(model), dataset, scale, method=model_name(model), data_dir=data_dir).mean
@@ -253,7 +267,7 @@ def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os
     trainer = experiment.trainer
     trainer.restore_best_state()
     model = experiment.model.cpu().eval()
-    results = measure(model, recipe.scales, data_dir)
+    results = measure(model, recipe.scales, data_dir, benchmarks=recipe.benchmarks)
     extra = {
         "recipe": {"name": recipe.name, "steps": recipe.steps, "finetune_from": recipe.finetune_from,
                    "notes": recipe.notes, "command": f"sr-teach zoo train {recipe.name}"},
@@ -267,7 +281,9 @@ def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os
         "torch": str(torch.__version__),
         "results": results,
         "published": {f"{dataset} x{scale}": value for (dataset, scale), value in recipe.published.items()
-                      if scale in recipe.scales},
+                      if scale in recipe.scales} | {
+            f"{dataset} {task}": PUBLISHED_RESTORATION[(dataset, task.kind, int(task.level))]
+            for dataset, task in recipe.benchmarks if (dataset, task.kind, int(task.level)) in PUBLISHED_RESTORATION},
     }
     path = save_checkpoint(
         weights_path(recipe.name), model, None, None, extra,
@@ -285,8 +301,9 @@ def status(runs_folder: str | os.PathLike = DEFAULT_RUNS_FOLDER) -> list[str]:
     for name, recipe in RECIPES.items():
         if weights_path(name).exists():
             extra = load_checkpoint(weights_path(name))["extra"]
-            set5 = " / ".join(f"{value['psnr']:.2f}" for value in extra["results"]["Set5"].values())
-            lines.append(f"{name:<10} shipped: Set5 {set5} dB after {extra['training_minutes']} min")
+            dataset, by_setting = next(iter(extra["results"].items()))  # Set5 first for SR, the task's first set
+            scores = " / ".join(f"{value['psnr']:.2f}" for value in by_setting.values())
+            lines.append(f"{name:<10} shipped: {dataset} {scores} dB after {extra['training_minutes']} min")
         elif run_path(name, runs_folder).exists():
             step = load_checkpoint(run_path(name, runs_folder))["trainer_state"]["step"]
             lines.append(f"{name:<10} in progress: step {step} of {recipe.steps}")
