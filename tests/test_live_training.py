@@ -248,3 +248,26 @@ def test_show_displays_the_panel_once_with_a_static_copy_inside(panel: TrainingP
     shown.clear()
     assert panel.show(controls=False) is None
     assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)  # the plot; the status is printed
+
+
+def test_degradation_sliders_set_the_damage_and_start_a_new_experiment(tiny_images) -> None:
+    from sr_teach.degradations import DegradationConfig
+
+    config = tiny_config(
+        tiny_images, model="dncnn", scale=1, patch_size=16, model_options={"depth": 3, "num_features": 4},
+        degradation=DegradationConfig(damage="holes", damage_options={"max_fraction": 0.25}, noise_sigma=10),
+    )
+    panel = TrainingPanel(config, steps_per_run=4, points_per_run=1,
+                          degradation_sliders={"noise_sigma": (0, 75, 5), "max_fraction": (0.05, 0.5, 0.05)})
+    view = TrainingPanelView(panel)
+    assert view.scale.layout.display == "none"  # x1: nothing to choose
+    assert {name: slider.value for name, slider in view.degradation.items()} == {"noise_sigma": 10, "max_fraction": 0.25}
+    panel.run_blocking()
+    assert "input" in panel.status() and "bicubic" not in panel.status()  # the line to beat is the damaged input
+    view.degradation["noise_sigma"].value = 40
+    view.degradation["max_fraction"].value = 0.5
+    assert panel.needs_new_experiment
+    built = panel.experiment_config().degradation
+    assert built.noise_sigma == 40 and built.damage_options == {"max_fraction": 0.5} and built.damage == "holes"
+    panel.run_blocking()
+    assert "noise_sigma 10" in panel.previous_runs[-1][0] and "noise_sigma 40" in panel.label()

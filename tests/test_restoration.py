@@ -10,7 +10,7 @@ import torch
 
 from sr_teach import classical
 from sr_teach.cli import main
-from sr_teach.degradations import DegradationConfig, corrupt, gaussian_noise, jpeg_compress
+from sr_teach.degradations import DegradationConfig, corrupt, gaussian_noise
 from sr_teach.images import load_sample, rgb_to_gray, save_image
 from sr_teach.metrics import psnr
 from sr_teach.models import ARCNN, ESPCN, RESTORATION_MODELS, DnCNN, UNet, build_model, count_parameters

@@ -23,14 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import torch
 
 from sr_teach.experiment import Experiment, ExperimentConfig
 from sr_teach.losses import LOSSES
 from sr_teach.training import History
+from sr_teach.widgets.training_plot import plot_training
 from sr_teach.widgets.training_run import TrainingRun
 
-SCALES = (2, 3, 4)  # the scale dropdown's choices
+SCALES = (2, 3, 4)  # the scale dropdown's choices (and the config's own: 1 for restoration)
+DEGRADATION_FIELDS = ("blur_sigma", "noise_sigma", "jpeg_quality")  # sliders that set a DegradationConfig field
 BATCH_SIZES = (4, 8, 16, 32, 64)  # the batch-size dropdown's choices
 LEARNING_RATE_EXPONENTS = (-5.0, -1.0)  # the log slider spans 1e-5 ... 1e-1: both failure modes fit
 MAX_PREVIOUS_RUNS = 3  # finished runs kept on the PSNR plot for comparison
@@ -45,6 +46,9 @@ class TrainingPanel:
     points_per_run: chunks per run, each ending with a validation PSNR point and a redraw of the plot.
     models: names for the model dropdown (default: just config.model).
     model_options: per model name, its keyword arguments (default: config.model_options for config.model).
+    degradation_sliders: sliders for the damage, {name: (low, high, step)}: a DegradationConfig field
+        (noise_sigma, jpeg_quality) or an option of its damage (max_fraction of holes, count of scratches);
+        they start at config.degradation's values.
 
     What a change of setting does: the learning rate applies to the next Run, which carries on from
     the current weights (after a divergence, lower it and continue from the restored weights). The
@@ -62,6 +66,7 @@ class TrainingPanel:
         points_per_run: int = 20,
         models: Sequence[str] | None = None,
         model_options: Mapping[str, Mapping[str, Any]] | None = None,
+        degradation_sliders: Mapping[str, tuple[float, float, float]] | None = None,
     ) -> None:
         self.base_config = config if config is not None else ExperimentConfig()
         self.models = tuple(models) if models else (self.base_config.model,)
@@ -75,6 +80,12 @@ class TrainingPanel:
         self.loss: str = self.base_config.train.loss if isinstance(self.base_config.train.loss, str) else "mse"
         self.steps_per_run: int = steps_per_run
         self.points_per_run = points_per_run
+        self.degradation_sliders = dict(degradation_sliders or {})
+        degradation = self.base_config.degradation
+        self.degradation: dict[str, float] = {  # the sliders' values, read when a Run starts
+            name: getattr(degradation, name) if name in DEGRADATION_FIELDS else degradation.damage_options[name]
+            for name in self.degradation_sliders
+        }
 
         self.experiment: Experiment | None = None
         self.training: TrainingRun | None = None  # the latest run
@@ -87,7 +98,7 @@ class TrainingPanel:
     # ----------------------------------------------------------------------------------- settings
     def _key(self) -> tuple:
         """The settings that define an experiment; changing any of them starts a new one."""
-        return (self.model, self.scale, self.batch_size, self.loss)
+        return (self.model, self.scale, self.batch_size, self.loss, tuple(self.degradation.items()))
 
     @property
     def needs_new_experiment(self) -> bool:
@@ -106,9 +117,13 @@ class TrainingPanel:
             validation_every=None, raise_on_divergence=True,
         )
         extra_scales = base.extra_scales if self.model == base.model else ()
+        fields = {name: value for name, value in self.degradation.items() if name in DEGRADATION_FIELDS}
+        options = {name: value for name, value in self.degradation.items() if name not in DEGRADATION_FIELDS}
+        degradation = replace(base.degradation, **fields, damage_options={**base.degradation.damage_options, **options})
         return replace(
             base, model=self.model, scale=int(self.scale), batch_size=int(self.batch_size),
             extra_scales=extra_scales, model_options=dict(self.model_options.get(self.model, {})), train=train,
+            degradation=degradation,
         )
 
     def _checked_learning_rate(self) -> float:
@@ -119,7 +134,8 @@ class TrainingPanel:
 
     def label(self) -> str:
         """The current settings in a few words, e.g. for a plot's legend."""
-        return f"{self.model} x{self.scale}, lr {self.learning_rate:.0e}, batch {self.batch_size}, {self.loss}"
+        settings = "".join(f", {name} {value:g}" for name, value in self.degradation.items())
+        return f"{self.model} x{self.scale}{settings}, lr {self.learning_rate:.0e}, batch {self.batch_size}, {self.loss}"
 
     # ----------------------------------------------------------------------------------- training
     @property
@@ -166,8 +182,9 @@ class TrainingPanel:
 
     @property
     def _built_label(self) -> str:
-        model, scale, batch_size, loss = self._built_key
-        return f"{model} x{scale}, batch {batch_size}, {loss}"
+        model, scale, batch_size, loss, degradation = self._built_key
+        settings = "".join(f", {name} {value:g}" for name, value in degradation)
+        return f"{model} x{scale}{settings}, batch {batch_size}, {loss}"
 
     def run_blocking(self, steps: int | None = None) -> History:
         """Train `steps` (default steps_per_run) more steps here, returning when done or stopped.
@@ -225,8 +242,13 @@ class TrainingPanel:
         return values[-1] if values else None
 
     @property
+    def baseline(self) -> str:
+        """What the line to beat is: bicubic enlargement, or at x1 (restoration) the damaged input itself."""
+        return "input" if int(self.scale) == 1 else "bicubic"
+
+    @property
     def bicubic_psnr(self) -> float | None:
-        """The validation PSNR of plain bicubic enlargement: the line a network must rise above."""
+        """The validation PSNR of plain bicubic enlargement (at x1: of the input): the line a network must rise above."""
         if self._bicubic_psnr is None and self.experiment is not None and self.experiment.trainer.validation_pairs:
             self._bicubic_psnr = self.experiment.bicubic_psnr()
         return self._bicubic_psnr
@@ -245,7 +267,8 @@ class TrainingPanel:
         if self.validation_psnr is not None:
             text = f"validation PSNR {self.validation_psnr:.2f} dB"
             if self.bicubic_psnr is not None:
-                text += f" (bicubic {self.bicubic_psnr:.2f} dB, {self.validation_psnr - self.bicubic_psnr:+.2f} dB)"
+                text += (f" ({self.baseline} {self.bicubic_psnr:.2f} dB, "
+                         f"{self.validation_psnr - self.bicubic_psnr:+.2f} dB)")
             parts.append(text)
         if self.running:
             parts.append("training...")
@@ -259,7 +282,7 @@ class TrainingPanel:
         """The loss and validation-PSNR curves as a matplotlib Figure (made without pyplot, so any thread may draw)."""
         return plot_training(
             self.history, bicubic_psnr=self.bicubic_psnr, previous_runs=self.previous_runs,
-            label=self.label(), width=width, height=height, dpi=dpi,
+            label=self.label(), width=width, height=height, dpi=dpi, baseline=self.baseline,
         )
 
     def plot_png(self, dpi: int = 72) -> bytes:
@@ -286,50 +309,6 @@ class TrainingPanel:
         return None
 
 
-def plot_training(
-    history: History,
-    bicubic_psnr: float | None = None,
-    previous_runs: Sequence[tuple[str, History]] = (),
-    label: str = "",
-    width: float = 8.0,
-    height: float = 2.8,
-    dpi: int = 72,
-) -> Any:
-    """Training loss (log scale, with a running mean) and validation PSNR against the bicubic line."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    loss_axes, psnr_axes = figure.subplots(1, 2)
-    if history.loss:
-        losses = torch.tensor(history.loss, dtype=torch.float64)
-        loss_axes.plot(history.step, losses.numpy(), color="tab:blue", alpha=0.25, linewidth=0.8)
-        window = max(1, min(25, len(history.loss) // 10))
-        kernel = torch.ones(1, 1, window, dtype=torch.float64) / window
-        smoothed = torch.nn.functional.conv1d(losses[None, None], kernel)[0, 0]  # running mean (NaN spreads: honest)
-        loss_axes.plot(history.step[window - 1:], smoothed.numpy(), color="tab:blue", label=f"mean of {window}")
-        if (losses > 0).any():
-            loss_axes.set_yscale("log")
-    loss_axes.set(xlabel="step", ylabel="training loss", title="loss")
-    for index, (previous_label, previous) in enumerate(previous_runs):
-        if previous.validation_step:
-            psnr_axes.plot(previous.validation_step, previous.validation_psnr, color="0.6",
-                           linestyle=(0, (1, 1 + index)), label=previous_label)
-    if history.validation_step:
-        psnr_axes.plot(history.validation_step, history.validation_psnr, marker=".", color="tab:orange", label=label)
-    title = "validation PSNR"
-    if bicubic_psnr is not None:
-        psnr_axes.axhline(bicubic_psnr, color="black", linestyle="--", linewidth=1, label="bicubic")
-        # Zoom in on the race with bicubic: a random network starts some 20 dB below, which would
-        # squash the interesting tenths of a dB into a line at the top.
-        shown = [value for value in history.validation_psnr if math.isfinite(value)] + [bicubic_psnr]
-        psnr_axes.set_ylim(bicubic_psnr - 3.0, max(shown) + 0.5)
-        title += ", zoomed on bicubic"
-    psnr_axes.set(xlabel="step", ylabel="PSNR (dB)", title=title)
-    if psnr_axes.get_legend_handles_labels()[0]:
-        psnr_axes.legend(fontsize=7, loc="lower right")
-    return figure
-
-
 class TrainingPanelView:
     """ipywidgets controls for a TrainingPanel; `view.widget` is what to display.
 
@@ -347,7 +326,16 @@ class TrainingPanelView:
         self.model = widgets.Dropdown(options=list(panel.models), value=panel.model, description="model")
         if len(panel.models) < 2:
             self.model.layout.display = "none"
-        self.scale = widgets.Dropdown(options=list(SCALES), value=panel.scale, description="scale")
+        self.scale = widgets.Dropdown(options=sorted({*SCALES, panel.scale}), value=panel.scale, description="scale")
+        if panel.scale == 1:  # restoration keeps the size: nothing to choose
+            self.scale.layout.display = "none"
+        self.degradation = {
+            name: (widgets.IntSlider if all(float(number).is_integer() for number in (*limits, panel.degradation[name]))
+                   else widgets.FloatSlider)(
+                value=panel.degradation[name], min=limits[0], max=limits[1], step=limits[2], description=name,
+                continuous_update=False, style={"description_width": "initial"})
+            for name, limits in panel.degradation_sliders.items()
+        }
         low, high = LEARNING_RATE_EXPONENTS
         self.learning_rate = widgets.FloatLogSlider(
             value=panel.learning_rate, base=10, min=low, max=high, step=0.25, description="learning rate",
@@ -379,6 +367,8 @@ class TrainingPanelView:
                     self.batch_size: "batch_size", self.loss: "loss", self.steps: "steps_per_run"}
         for control, field_name in bindings.items():
             control.observe(self._setter(field_name), names="value")
+        for name, slider in self.degradation.items():
+            slider.observe(self._degradation_setter(name), names="value")
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(lambda button: panel.stop())
         self.reset_button.on_click(self._on_reset)
@@ -388,6 +378,7 @@ class TrainingPanelView:
         self.widget = widgets.VBox([
             widgets.HBox([self.model, self.scale, self.loss]),
             widgets.HBox([self.learning_rate, self.batch_size, self.steps]),
+            widgets.HBox(list(self.degradation.values())),
             widgets.HBox([self.run_button, self.stop_button, self.reset_button]),
             self.plot,
             self.status,
@@ -399,6 +390,12 @@ class TrainingPanelView:
             setattr(self.panel, field_name, change["new"])
             self.refresh(redraw=False)
         return set_field
+
+    def _degradation_setter(self, name: str) -> Callable[[dict], None]:
+        def set_value(change: dict) -> None:
+            self.panel.degradation[name] = change["new"]
+            self.refresh(redraw=False)
+        return set_value
 
     def _on_run(self, button: Any = None) -> None:
         if self.panel.running:
