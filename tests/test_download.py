@@ -6,6 +6,7 @@ training zip) and go through the real SOURCES rules, with only the URL and check
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import http.server
@@ -32,7 +33,7 @@ from sr_teach.tools.download import (
     UnverifiedSourceError,
     download_dataset,
 )
-from sr_teach.tools.sources import SOURCES
+from sr_teach.tools.sources import SOURCES, SourceFile
 
 SET5_IMAGES = ("baby", "bird", "butterfly", "head", "woman")
 
@@ -598,3 +599,153 @@ def test_a_set_caught_mid_swap_by_a_kill_is_restored(
     assert_one_line_error(status, err, "--force")  # the old set is back, so it is not replaced silently
     assert (data_dir / "Set5" / "HR" / "old.png").read_bytes() == b"old"
     assert sorted(path.name for path in data_dir.iterdir()) == ["Set5"]
+
+
+# --- Sources of `files` (Set12, Classic5, LIVE1, LIVE1_gray): one URL and sha256 per file, no archive ---
+
+
+def bmp_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+def files_source(name: str, files: dict[str, bytes], base_url: str) -> download.DatasetSource:
+    """The real SOURCES[name] with its files replaced by `files`, served from `base_url`, with their sha256."""
+    pinned = tuple(SourceFile(f"{base_url}/{file_name}", sha256_of(data)) for file_name, data in files.items())
+    return replace(SOURCES[name], files=pinned, expected_image_count=len(files))
+
+
+def test_files_source_installs_each_file_from_a_local_server(server: Server, data_dir: Path) -> None:
+    files = {"01.png": png_bytes(8, 6, seed=1), "02.png": png_bytes(6, 8, seed=2)}
+    for file_name, data in files.items():
+        (server.folder / file_name).write_bytes(data)
+    target = download_dataset("Set12", data_dir, source=files_source("Set12", files, server.url), progress=True)
+    assert sorted(server.request_paths) == ["/01.png", "/02.png"]  # each file fetched once, from its own URL
+    for file_name, data in files.items():
+        assert (target / "HR" / file_name).read_bytes() == data  # PNG sources are installed byte for byte
+    assert sorted(path.name for path in data_dir.iterdir()) == ["Set12"]  # no temporary folder left
+
+
+def test_files_source_stores_bmp_as_png_with_the_same_pixels(tmp_path: Path, data_dir: Path) -> None:
+    gray = np.random.default_rng(0).integers(0, 256, size=(5, 7), dtype=np.uint8)  # Classic5: 8-bit gray BMPs
+    colour = np.random.default_rng(1).integers(0, 256, size=(4, 6, 3), dtype=np.uint8)  # LIVE1: 24-bit BMPs
+    files = {"barbara.bmp": bmp_bytes(gray), "bikes.bmp": bmp_bytes(colour)}
+    unpack_into(tmp_path / "served", files)
+    source = files_source("Classic5", files, (tmp_path / "served").as_uri())  # file:// URLs
+    target = download_dataset("Classic5", data_dir, source=source, progress=False)
+    for stem, pixels, mode in (("barbara", gray, "L"), ("bikes", colour, "RGB")):
+        with Image.open(target / "HR" / f"{stem}.png") as image:
+            assert (image.format, image.mode) == ("PNG", mode)
+            np.testing.assert_array_equal(np.asarray(image), pixels)
+
+
+@pytest.mark.parametrize("route", ["download", "--from folder"])
+def test_files_source_refuses_a_file_with_another_sha256(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    files = {"01.png": png_bytes(4, 4, seed=1), "02.png": png_bytes(4, 4, seed=2)}
+    folder = unpack_into(tmp_path / "fetched", files)
+    source = files_source("Set12", files, folder.as_uri())
+    (folder / "02.png").write_bytes(png_bytes(4, 4, seed=3))  # not the file whose sha256 is recorded
+    monkeypatch.setitem(SOURCES, "Set12", source)
+    from_folder = ("--from", str(folder)) if route == "--from folder" else ()
+    status, _, err = run_download(capsys, "Set12", *from_folder, "--data-dir", str(data_dir))
+    named = str(folder / "02.png") if from_folder else source.files[1].url
+    line = assert_one_line_error(status, err, named, f"sha256 {sha256_of((folder / '02.png').read_bytes())}",
+                                 source.files[1].sha256, "02.png of Set12", "nothing was installed")
+    assert ("--from FOLDER" in line) == bool(from_folder)  # fetched again by hand, it goes in a folder
+    assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_files_source_from_a_folder_lacking_a_file(tmp_path: Path, data_dir: Path, given: str) -> None:
+    # The real SOURCES["Set12"], and a folder without its files (or a file where the folder should be).
+    folder = unpack_into(tmp_path / "fetched", {"02.png": png_bytes(4, 4, seed=2)})
+    from_path = folder if given == "folder" else folder / "02.png"
+    with pytest.raises(DownloadError, match=r"holds no 01\.png, one of the 12 files of https://github\.com/cszn"):
+        download_dataset("Set12", data_dir, from_path=from_path, progress=False)
+    assert list(data_dir.iterdir()) == []
+
+
+def test_files_source_offline_hint_asks_for_the_folder(data_dir: Path) -> None:
+    source = files_source("LIVE1", {"bikes.bmp": b"BM"}, "http://127.0.0.1:9")
+    with pytest.raises(DownloadError, match="Could not reach http://127.0.0.1:9/bikes.bmp") as raised:
+        download_dataset("LIVE1", data_dir, source=source, progress=False)
+    assert f"fetch the folder {source.url}" in str(raised.value) and "--from FOLDER" in str(raised.value)
+    assert list(data_dir.iterdir()) == []
+
+
+def test_a_files_source_must_say_so_and_pin_each_sha256() -> None:
+    with pytest.raises(ValueError, match='exactly when its archive_format is "files"'):
+        replace(SOURCES["Set12"], files=())
+    with pytest.raises(ValueError, match="01.png: sha256 must be 64"):
+        replace(SOURCES["Set12"], files=(SourceFile("https://example.org/01.png", "0" * 63),))
+
+
+RESTORATION_SETS = ("Set12", "Classic5", "LIVE1", "LIVE1_gray")
+
+
+def read_manifest(datasets_dir: Path, name: str) -> list[dict[str, str]]:
+    with (datasets_dir / name / "manifest.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.mark.needs_datasets(*RESTORATION_SETS)
+@pytest.mark.parametrize("name", RESTORATION_SETS)
+def test_restoration_sources_pin_the_files_of_the_manifest(datasets_dir: Path, name: str) -> None:
+    # manifest.csv: file, source (owner/repo@commit:path), source_sha256, png_sha256, ...
+    expected = []
+    for row in read_manifest(datasets_dir, name):
+        repository, _, commit_and_path = row["source"].partition("@")
+        commit, _, path = commit_and_path.partition(":")
+        expected.append((f"https://raw.githubusercontent.com/{repository}/{commit}/{path}", row["source_sha256"]))
+    assert [(file.url, file.sha256) for file in SOURCES[name].files] == expected
+    assert SOURCES[name].expected_image_count == len(expected)
+
+
+def source_folder_from_shared_pngs(datasets_dir: Path, name: str, folder: Path) -> dict[str, str]:
+    """Rebuild the source files of `name` in `folder` from the shared PNGs: {file name: its sha256}.
+
+    Set12 and LIVE1_gray are verbatim copies of their sources; Classic5's BMPs are written anew from
+    the PNGs (same pixels, but not the bytes the manifest hashes, hence the sha256 returned).
+    """
+    files = {}
+    for file in SOURCES[name].files:
+        png = datasets_dir / name / "HR" / f"{Path(file.name).stem}.png"
+        if file.name.endswith(".png"):
+            files[file.name] = png.read_bytes()
+        else:
+            with Image.open(png) as image:
+                files[file.name] = bmp_bytes(np.asarray(image))
+    unpack_into(folder, files)
+    return {file_name: sha256_of(data) for file_name, data in files.items()}
+
+
+@pytest.mark.needs_datasets("Set12", "LIVE1_gray", "Classic5")
+@pytest.mark.parametrize("name", ["Set12", "LIVE1_gray", "Classic5"])
+def test_from_the_source_files_reproduces_the_shared_pngs(
+    datasets_dir: Path, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, name: str,
+) -> None:
+    # Laid out as a clone of the source repository, where another set's folder (found first) has the same names.
+    clone = tmp_path / "clone"
+    written = source_folder_from_shared_pngs(datasets_dir, name, clone / "testsets" / name)
+    unpack_into(clone / "testsets" / "BSD68", {file.name: b"another image" for file in SOURCES[name].files})
+    unpack_into(clone / ".git", {SOURCES[name].files[0].name: b"not looked at"})
+    if name == "Classic5":  # the BMPs Pillow writes differ in their bytes from DnCNN's
+        pinned = tuple(replace(file, sha256=written[file.name]) for file in SOURCES[name].files)
+        monkeypatch.setitem(SOURCES, name, replace(SOURCES[name], files=pinned))
+    assert all(written[file.name] == file.sha256 for file in SOURCES[name].files)
+
+    status, _, err = run_download(capsys, name, "--from", str(clone), "--data-dir", str(data_dir))
+    assert status == 0, err  # no --allow-unverified: every file was checked against its sha256
+    rows = read_manifest(datasets_dir, name)
+    assert sorted(path.name for path in (data_dir / name / "HR").iterdir()) == sorted(row["file"] for row in rows)
+    for row in rows:
+        installed = data_dir / name / "HR" / row["file"]
+        with Image.open(installed) as image, Image.open(datasets_dir / name / "HR" / row["file"]) as shared:
+            assert image.mode == shared.mode
+            np.testing.assert_array_equal(np.asarray(image), np.asarray(shared))
+        if name != "Classic5":  # verbatim PNG sources: the very bytes of the shared set
+            assert sha256_of(installed.read_bytes()) == row["png_sha256"]

@@ -1,14 +1,15 @@
-"""Fetch the standard super-resolution image sets into the layout sr_teach reads.
+"""Fetch the standard super-resolution and restoration image sets into the layout sr_teach reads.
 
     DATA_DIR/NAME/HR/<image>.png
     DATA_DIR/NAME/LR_bicubic/X<s>/<image>.png    (only where the archive ships LR images)
 
 The sets are research images without a licence that lets us redistribute them, so the project never
 commits them; `download_dataset` fetches them from the archives their authors (or well-known
-mirrors) publish (`sr_teach.tools.sources`), checks the published checksum before unpacking, and
-leaves DATA_DIR as it was on any error. No internet here? Fetch the archive on another machine and
-install it from the file, checked the same way: `sr-teach download Set5 --from benchmark.tar`, or
-`download_dataset("Set5", data_dir, from_path="benchmark.tar")`.
+mirrors) publish (`sr_teach.tools.sources`), or file by file where a set is no archive (Set12...),
+checks the checksums before unpacking, and leaves DATA_DIR as it was on any error. No internet here?
+Fetch the archive (or the files) on another machine and install from it, checked the same way:
+`sr-teach download Set5 --from benchmark.tar`, `sr-teach download Set12 --from DnCNN/testsets/Set12`,
+or `download_dataset("Set5", data_dir, from_path="benchmark.tar")`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sr_teach.tools.sources import ArchiveFormat, DatasetSource, MemberRule, find_source
+from sr_teach.tools.sources import ArchiveFormat, DatasetSource, MemberRule, SourceFile, find_source
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -66,14 +67,8 @@ class UnverifiedSourceError(DownloadError):
 
 
 def download_dataset(
-    name: str,
-    data_dir: str | Path,
-    *,
-    force: bool = False,
-    allow_unverified: bool = False,
-    progress: bool = True,
-    source: DatasetSource | None = None,
-    from_path: str | Path | None = None,
+    name: str, data_dir: str | Path, *, force: bool = False, allow_unverified: bool = False, progress: bool = True,
+    source: DatasetSource | None = None, from_path: str | Path | None = None,
 ) -> Path:
     """Download set `name` into `data_dir/name` (HR/ and, where shipped, LR_bicubic/X<s>/) and return that folder.
 
@@ -87,7 +82,8 @@ def download_dataset(
 
     `from_path` installs without the network, from the archive fetched elsewhere (the file the URL
     gives, checked against the same published checksum) or from the folder it was unpacked into
-    (nothing can check loose files, so that needs `allow_unverified`).
+    (nothing can check loose files, so that needs `allow_unverified`). A source of `files` is fetched,
+    or found by name under the folder `from_path`, file by file, each checked against its own sha256.
     `source` replaces SOURCES[name], e.g. to try another mirror.
     `force` replaces an existing folder, but only once the new one is complete.
     `allow_unverified` accepts a source without a published checksum (its sha256 is printed).
@@ -106,25 +102,26 @@ def download_dataset(
     work_dir = _make_work_dir(data_dir, name)
     try:
         staged = work_dir / name
-        if local_copy is None:
-            if progress:
-                size = f" (about {source.size_megabytes:,} MB)" if source.size_megabytes else ""
-                print(f"Downloading {name} from {source.url}{size}")
-            archive = work_dir / "archive"
-            _verify(source, _fetch(source.url, archive, name=name, progress=progress))
-            _unpack(_archive_files(archive, source.archive_format), source, staged, origin=source.url)
-            archive.unlink()  # free the space before the old set (if any) is moved aside
-        elif local_copy.is_dir():
-            print(
-                f"{name}: UNVERIFIED install from the folder {local_copy}: no checksum exists for loose files, "
-                f"only for the archive {source.url}."
-            )
-            _unpack(_folder_files(local_copy), source, staged, origin=str(local_copy))
+        if progress:
+            size = f" (about {source.size_megabytes:,} MB)" if source.size_megabytes and local_copy is None else ""
+            action = "Downloading" if local_copy is None else "Installing"
+            print(f"{action} {name} from {local_copy or source.url}{size}")
+        downloads = work_dir / "downloads"  # what is fetched: the archive, or the files of a source of `files`
+        downloads.mkdir()
+        if source.files:
+            files = _checked_files(source, local_copy, downloads)
+        elif local_copy is not None and local_copy.is_dir():
+            print(f"{name}: UNVERIFIED install from the folder {local_copy}: no checksum exists for loose files, "
+                  f"only for the archive {source.url}.")
+            files = _folder_files(local_copy)
         else:
-            if progress:
-                print(f"Installing {name} from {local_copy}")
-            _verify(source, _hash_file(local_copy, name=name, progress=progress), local_copy)
-            _unpack(_archive_files(local_copy, source.archive_format), source, staged, origin=str(local_copy))
+            archive = local_copy or downloads / "archive"
+            digests = (_fetch(source.url, archive, source=source, progress=progress) if local_copy is None
+                       else _hash_file(archive, name=name, progress=progress))
+            _verify(source, digests, local_copy)
+            files = _archive_files(archive, source.archive_format)
+        _unpack(files, source, staged, origin=str(local_copy or source.url))
+        shutil.rmtree(downloads)  # free the space before the old set (if any) is moved aside
         _move_into_place(staged, target, work_dir, force)
     finally:
         # Runs on success, on errors and on KeyboardInterrupt alike: nothing half-written survives.
@@ -136,26 +133,23 @@ def download_dataset(
 
 def _existing_local_copy(from_path: str | Path, source: DatasetSource) -> Path:
     local_copy = Path(from_path).expanduser()
+    wanted = (f"the folder holding the files of {source.url}" if source.files
+              else f"the archive fetched from {source.url}, or the folder it was unpacked into")
     if not local_copy.exists():
-        raise FileNotFoundError(
-            f"{local_copy} does not exist; give the archive fetched from {source.url}, "
-            f"or the folder it was unpacked into."
-        )
+        raise FileNotFoundError(f"{local_copy} does not exist; give {wanted}.")
     return local_copy
 
 
 def _refuse_existing(target: Path, force: bool) -> None:
     if (target.exists() or target.is_symlink()) and not force:
-        raise FileExistsError(
-            f"{target} already exists; to replace it, pass --force (force=True in Python); "
-            f"the old folder is kept until the new one is complete."
-        )
+        raise FileExistsError(f"{target} already exists; to replace it, pass --force (force=True in Python); "
+                              f"the old folder is kept until the new one is complete.")
 
 
 def _refuse_unverified(name: str, source: DatasetSource, local_copy: Path | None, allow_unverified: bool) -> None:
     if allow_unverified:
         return
-    if local_copy is not None and local_copy.is_dir():
+    if local_copy is not None and local_copy.is_dir() and not source.files:  # files are checked one by one
         raise UnverifiedSourceError(
             f"{local_copy} is a folder, and only the archive {source.url} has a published checksum, so "
             f"sr_teach cannot tell whether the files in a folder are the right ones. Give that archive itself "
@@ -173,10 +167,8 @@ def _refuse_unverified(name: str, source: DatasetSource, local_copy: Path | None
 def _make_work_dir(data_dir: Path, name: str) -> Path:
     """A hidden folder for the work in progress, inside DATA_DIR (created if needed)."""
     if data_dir.exists() and not data_dir.is_dir():
-        raise NotADirectoryError(
-            f"The data directory {data_dir} is a file, not a folder; choose another with --data-dir DIR "
-            f"or SR_TEACH_DATA (data_dir in Python)."
-        )
+        raise NotADirectoryError(f"The data directory {data_dir} is a file, not a folder; choose another with "
+                                 f"--data-dir DIR or SR_TEACH_DATA (data_dir in Python).")
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         # A dot-folder next to the target: invisible to the dataset listing, and on the same file
@@ -198,10 +190,8 @@ def _clear_leftovers(data_dir: Path, name: str, target: Path, progress: bool) ->
             continue  # unreadable: not ours to judge
         if age_seconds < LEFTOVER_SECONDS:
             if progress:
-                print(
-                    f"Note: {leftover} belongs to another download of {name}, running or interrupted in the "
-                    f"last hour; delete it if none is running."
-                )
+                print(f"Note: {leftover} belongs to another download of {name}, running or interrupted in the "
+                      f"last hour; delete it if none is running.")
             continue
         previous = leftover / "previous"
         if (previous.exists() or previous.is_symlink()) and not (target.exists() or target.is_symlink()):
@@ -221,11 +211,16 @@ def _newest_modification(folder: Path) -> float:
     return newest
 
 
-def _offline_hint(name: str, url: str) -> str:
-    return (
-        f"If this machine cannot reach it, fetch {url} on another machine, copy the file here and run "
-        f"`sr-teach download {name} --from FILE` (from_path=FILE in Python); its checksum is checked the same way."
-    )
+def _offline_hint(source: DatasetSource, url: str) -> str:
+    fetched = f"the folder {source.url} with its {len(source.files)} files (or a clone)" if source.files else url
+    return (f"If this machine cannot reach it, fetch {fetched} on another machine, copy it here and run "
+            f"{_from_command(source)}; checksums are checked the same way.")
+
+
+def _from_command(source: DatasetSource) -> str:
+    """The command that installs the set from a copy fetched by hand: its archive, or the folder of its files."""
+    given = "FOLDER" if source.files else "FILE"
+    return f"`sr-teach download {source.name} --from {given}` (from_path={given} in Python)"
 
 
 class _Digests:
@@ -242,7 +237,7 @@ class _Digests:
         self.byte_count += len(chunk)
 
 
-def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> _Digests:
+def _fetch(url: str, destination: Path, *, source: DatasetSource, progress: bool) -> _Digests:
     """Stream `url` into `destination`, hashing the bytes as they arrive."""
     digests = _Digests()
     expected: int | None = None
@@ -251,23 +246,22 @@ def _fetch(url: str, destination: Path, *, name: str, progress: bool) -> _Digest
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, destination.open("wb") as file:
             length_header = response.headers.get("Content-Length")
             expected = int(length_header) if length_header and length_header.isdigit() else None
-            _stream(response, digests, _progress_bar(expected, name) if progress else None, file.write)
+            _stream(response, digests, _progress_bar(expected, source.name) if progress else None, file.write)
     except urllib.error.HTTPError as error:  # before URLError: it is a subclass
         error.close()
-        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}). {_offline_hint(name, url)}") from error
+        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}). "
+                            f"{_offline_hint(source, url)}") from error
     except urllib.error.URLError as error:
-        raise DownloadError(f"Could not reach {url}: {error.reason}. {_offline_hint(name, url)}") from error
+        raise DownloadError(f"Could not reach {url}: {error.reason}. {_offline_hint(source, url)}") from error
     except (OSError, http.client.HTTPException) as error:  # timeouts, resets, a full disk
         raise DownloadError(
-            f"Downloading {url} failed after {digests.byte_count:,} bytes: {error!r}. {_offline_hint(name, url)}"
+            f"Downloading {url} failed after {digests.byte_count:,} bytes: {error!r}. {_offline_hint(source, url)}"
         ) from error
     # http.client returns a short body without complaint when the server hangs up early, so the
     # Content-Length promise is checked here; the checksum would catch it too, where there is one.
     if expected is not None and digests.byte_count != expected:
-        raise DownloadError(
-            f"The download of {url} stopped after {digests.byte_count:,} of {expected:,} bytes (the connection "
-            f"was closed). Try again. {_offline_hint(name, url)}"
-        )
+        raise DownloadError(f"The download of {url} stopped after {digests.byte_count:,} of {expected:,} bytes (the "
+                            f"connection was closed). Try again. {_offline_hint(source, url)}")
     return digests
 
 
@@ -302,29 +296,28 @@ def _progress_bar(total_bytes: int | None, name: str) -> tqdm | None:
     return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=name)
 
 
-def _verify(source: DatasetSource, digests: _Digests, local_copy: Path | None = None) -> None:
-    """Raise ChecksumError unless every published checksum matches the bytes downloaded (or read from `local_copy`)."""
-    sha256, md5 = digests.sha256.hexdigest(), digests.md5.hexdigest()
-    origin = source.url if local_copy is None else str(local_copy)
-    for algorithm, expected, actual in (("sha256", source.sha256, sha256), ("md5", source.md5, md5)):
-        if expected is None or actual == expected:
+def _verify(
+    source: DatasetSource, digests: _Digests, local_copy: Path | None = None, file: SourceFile | None = None
+) -> None:
+    """Raise ChecksumError unless the published checksums of the archive (or of `file`, one of the source's
+    `files`) match the bytes downloaded (or read from `local_copy`)."""
+    actual = {"sha256": digests.sha256.hexdigest(), "md5": digests.md5.hexdigest()}
+    published = {"sha256": source.sha256, "md5": source.md5} if file is None else {"sha256": file.sha256}
+    url, what = (source.url, f"published for the {source.name} archive") if file is None else (
+        file.url, f"recorded for {file.name} of {source.name}")  # the file's sha256 at a pinned commit
+    origin = url if local_copy is None else str(local_copy)
+    for algorithm, expected in published.items():
+        if expected is None or actual[algorithm] == expected:
             continue
         if local_copy is None:
             advice = "The download is corrupt, or the file on the server changed. Try again; if it persists, report it"
         else:
-            advice = (
-                f"It is another file, or an incomplete copy: fetch {source.url} again and rerun "
-                f"`sr-teach download {source.name} --from FILE` (from_path=FILE in Python)"
-            )
-        raise ChecksumError(
-            f"{origin} has {algorithm} {actual}, but {algorithm} {expected} is published for the {source.name} "
-            f"archive; nothing was installed. {advice}."
-        )
+            advice = f"It is another file, or an incomplete copy: fetch {url} again and rerun {_from_command(source)}"
+        raise ChecksumError(f"{origin} has {algorithm} {actual[algorithm]}, but {algorithm} {expected} is {what}; "
+                            f"nothing was installed. {advice}.")
     if not source.is_verified:
-        print(
-            f"{source.name}: UNVERIFIED archive from {origin}: {digests.byte_count:,} bytes, sha256 {sha256}. "
-            f"Record this sha256 in SOURCES so later installs are checked."
-        )
+        print(f"{source.name}: UNVERIFIED archive from {origin}: {digests.byte_count:,} bytes, sha256 "
+              f"{actual['sha256']}. Record this sha256 in SOURCES so later installs are checked.")
 
 
 def _checked_member_path(member_name: str) -> PurePosixPath:
@@ -332,10 +325,8 @@ def _checked_member_path(member_name: str) -> PurePosixPath:
     # Zips made on Windows may use backslashes; treat them as separators so "..\\" is caught too.
     path = PurePosixPath(member_name.replace("\\", "/"))
     if path.is_absolute() or re.match(r"[A-Za-z]:", member_name) or ".." in path.parts:
-        raise UnsafeArchiveError(
-            f"The archive holds the member {member_name!r}, which points outside the folder it is unpacked "
-            f"into; refusing to unpack it."
-        )
+        raise UnsafeArchiveError(f"The archive holds the member {member_name!r}, which points outside the folder "
+                                 f"it is unpacked into; refusing to unpack it.")
     return path
 
 
@@ -380,11 +371,36 @@ def _folder_files(folder: Path) -> Iterator[ArchiveFile]:
     above = folder.resolve().parts[1:]  # without the root, "/" or "C:\\"
     hidden = [index for index, part in enumerate(above) if part.startswith(".")]
     prefix = PurePosixPath(*above[hidden[-1] + 1 :] if hidden else above)
+    for path in _visible_files(folder):
+        yield prefix / PurePosixPath(*path.relative_to(folder).parts), path.read_bytes
+
+
+def _visible_files(folder: Path) -> Iterator[Path]:
+    """Every file under `folder` in a stable order, but none in hidden folders (.git, ~/.cache)."""
     for root, subfolders, files in os.walk(folder):
         subfolders[:] = sorted(subfolder for subfolder in subfolders if not subfolder.startswith("."))
-        relative = PurePosixPath(*Path(root).relative_to(folder).parts)
         for file in sorted(files):
-            yield prefix / relative / file, (Path(root) / file).read_bytes
+            yield Path(root) / file
+
+
+def _checked_files(source: DatasetSource, local_copy: Path | None, downloads: Path) -> Iterator[ArchiveFile]:
+    """Each file of a source of `files` as (its name, function returning its bytes), checked against its sha256:
+    fetched from its URL into `downloads`, or found by name under the folder `local_copy` (flat, or a clone)."""
+    found: dict[str, list[Path]] = {}
+    for path in _visible_files(local_copy) if local_copy is not None else ():
+        found.setdefault(path.name, []).append(path)
+    for file in source.files:
+        if local_copy is None:
+            path = downloads / file.name
+            digests = _fetch(file.url, path, source=source, progress=False)  # many small files: no bar each
+        elif file.name not in found:
+            raise DownloadError(f"{local_copy} holds no {file.name}, one of the {len(source.files)} files of "
+                                f"{source.url}; give the folder that holds them. Nothing was installed.")
+        else:  # in a clone, other sets' folders may hold files of that name: take the right one
+            hashed = [(path, _hash_file(path, name=source.name, progress=False)) for path in found[file.name]]
+            path, digests = next((pair for pair in hashed if pair[1].sha256.hexdigest() == file.sha256), hashed[0])
+        _verify(source, digests, None if local_copy is None else path, file)
+        yield PurePosixPath(file.name), path.read_bytes
 
 
 def _matching_rule(member_path: PurePosixPath, rules: tuple[MemberRule, ...]) -> MemberRule | None:
@@ -396,10 +412,8 @@ def _matching_rule(member_path: PurePosixPath, rules: tuple[MemberRule, ...]) ->
 
 
 def _unpack(files: Iterator[ArchiveFile], source: DatasetSource, staged: Path, *, origin: str) -> None:
-    """Write the files the source's rules select into `staged`, laid out as HR/ and LR_bicubic/X<s>/.
-
-    `files` come from the archive, or from a folder it was unpacked into; `origin` names either in messages.
-    """
+    """Write the files the source's rules select into `staged`, laid out as HR/ and LR_bicubic/X<s>/; `files`
+    come from an archive, the folder it was unpacked into or a source's `files`, named by `origin` in messages."""
     staged.mkdir()
     written: set[Path] = set()
     try:
@@ -412,10 +426,8 @@ def _unpack(files: Iterator[ArchiveFile], source: DatasetSource, staged: Path, *
                 stem = stem[: -len(rule.name_suffix)]
             destination = staged / rule.folder / f"{stem}.png"
             if destination in written:
-                raise DownloadError(
-                    f"Two files of {origin} map onto {rule.folder}/{stem}.png; "
-                    f"the rules for {source.name} need fixing."
-                )
+                raise DownloadError(f"Two files of {origin} map onto {rule.folder}/{stem}.png; "
+                                    f"the rules for {source.name} need fixing.")
             destination.parent.mkdir(parents=True, exist_ok=True)
             _write_png(read_member(), member_path, destination, origin=origin)
             written.add(destination)
@@ -434,7 +446,7 @@ def _write_png(data: bytes, member_path: PurePosixPath, destination: Path, *, or
             raise DownloadError(f"{member_path} in {origin} is not a PNG image; nothing was installed.")
         destination.write_bytes(data)  # byte for byte: no re-encoding of the ground truth
         return
-    from PIL import Image  # only the BMP (T91) and JPEG (BSD200) archives need decoding
+    from PIL import Image  # only the BMP (T91, Classic5, LIVE1) and JPEG (BSD200) sources need decoding
 
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -458,10 +470,8 @@ def _check_layout(staged: Path, source: DatasetSource, *, origin: str) -> None:
             f"Nothing was installed."
         )
     if source.expected_image_count is not None and len(hr_names) != source.expected_image_count:
-        raise DownloadError(
-            f"{source.name} should have {source.expected_image_count} HR images but {origin} "
-            f"gave {len(hr_names)}. Nothing was installed."
-        )
+        raise DownloadError(f"{source.name} should have {source.expected_image_count} HR images but {origin} "
+                            f"gave {len(hr_names)}. Nothing was installed.")
     for low_resolution in sorted((staged / "LR_bicubic").glob("X*")):
         lr_names = sorted(path.name for path in low_resolution.glob("*.png"))
         if lr_names != hr_names:
