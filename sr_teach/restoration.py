@@ -21,7 +21,7 @@ from sr_teach.datasets import BenchmarkImage, dataset_folder, find_images
 from sr_teach.degradations import gaussian_noise, jpeg_compress
 from sr_teach.evaluation import Evaluation, score_images
 from sr_teach.images import load_image
-from sr_teach.inference import upscale
+from sr_teach.inference import super_resolve, upscale
 
 Restorer = Callable[[torch.Tensor], torch.Tensor]  # damaged (C, H, W) -> restored (C, H, W), in [0, 1]
 TASKS = ("denoise", "jpeg")
@@ -88,9 +88,21 @@ def restoration_images(
 
 
 def model_restorer(model: torch.nn.Module) -> Restorer:
-    """A restorer that runs a same-size network (tiled on large images, Y only for a gray model on colour)."""
+    """A restorer that runs a same-size network (tiled on large images, Y only for a gray model on colour).
+
+    The denoising protocol's input is not clipped, so it holds values below 0 and above 1, which
+    `upscale` refuses (it takes them for a badly scaled image): such an input goes to the network as
+    it is, whole, through `super_resolve`. The result is clamped to [0, 1] either way."""
     def restore_with_model(damaged: torch.Tensor) -> torch.Tensor:
-        return upscale(model, damaged, scale=1)
+        if damaged.min() >= 0 and damaged.max() <= 1:
+            return upscale(model, damaged, scale=1)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return super_resolve(model, damaged[None], scale=1)[0]  # (1, C, H, W) -> (C, H, W)
+        finally:
+            model.train(was_training)
     return restore_with_model
 
 
