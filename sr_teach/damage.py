@@ -19,7 +19,6 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 
-
 def _uniform(generator: torch.Generator | None, low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand((), generator=generator))
 
@@ -170,3 +169,23 @@ def apply_damage(name: str, image: torch.Tensor, generator: torch.Generator | No
     if name not in MASKED_DAMAGES:
         raise ValueError(f"unknown damage {name!r}; choose one of {', '.join(DAMAGES)}")
     return MASKED_DAMAGES[name](image, generator=generator, **options)
+
+
+def apply_damage_in_tiles(name: str, image: torch.Tensor, tile_size: int, generator: torch.Generator | None = None,
+                          **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Damage each tile_size x tile_size tile of one (C, H, W) image on its own (the last row and column
+    of tiles may be smaller): (damaged, mask) as `apply_damage`.
+
+    The sizes of holes, strokes and text are fractions of the image they are drawn on, so a network
+    trained on patches of 48 pixels has seen holes a few pixels wide; damaging a whole photo in tiles
+    of the patch size gives it damage of the size and density it learned, where damaging it at once
+    would draw holes as wide as a fifth of the photo."""
+    if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1:
+        raise ValueError(f"tile_size must be a whole number of pixels, at least 1, not {tile_size!r}")
+    height, width = _check_image(image)
+    damaged, mask = image.clone(), torch.zeros_like(image[:1])
+    for top in range(0, height, tile_size):
+        for left in range(0, width, tile_size):
+            tile = (slice(None), slice(top, top + tile_size), slice(left, left + tile_size))
+            damaged[tile], mask[tile] = apply_damage(name, image[tile], generator, **options)
+    return damaged, mask

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sr_teach.damage import dusk, fold_lines, holes, scratches, watermark
+from sr_teach.damage import (
+    apply_damage_in_tiles,
+    dusk,
+    fold_lines,
+    holes,
+    scratches,
+    watermark,
+)
 from sr_teach.images import load_sample
 
 MASKED = {
@@ -59,3 +66,19 @@ def test_dusk_darkens_warms_and_vignettes(photo) -> None:
     assert flat[0, 16, 16] > flat[0, 0, 0] + 0.05  # the corners darker than the centre
     with pytest.raises(ValueError, match="strength"):
         dusk(photo, strength=2)
+
+
+def test_damage_in_tiles_draws_each_tile_at_the_size_of_a_patch(photo) -> None:
+    gray = photo[:1, :96, :144]  # (1, 96, 144): 2 x 3 tiles of 48
+    damaged, mask = apply_damage_in_tiles("holes", gray, 48, torch.Generator().manual_seed(0), count=1, max_fraction=0.25)
+    assert damaged.shape == gray.shape and mask.shape == (1, 96, 144)
+    for top in (0, 48):
+        for left in (0, 48, 96):
+            tile = mask[0, top:top + 48, left:left + 48]
+            assert 0 < float(tile.mean()) <= 0.25**2, "one hole per tile, at most a quarter of its side"
+    untouched = mask == 0
+    assert torch.equal(damaged[untouched], gray[untouched])
+    again, _ = apply_damage_in_tiles("holes", gray, 48, torch.Generator().manual_seed(0), count=1, max_fraction=0.25)
+    assert torch.equal(again, damaged)
+    with pytest.raises(ValueError, match="tile_size"):
+        apply_damage_in_tiles("holes", gray, 0)
