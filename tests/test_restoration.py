@@ -223,3 +223,20 @@ def test_model_restorer_runs_a_gray_model_on_a_colour_photo() -> None:
     photo = load_sample("astronaut")[..., :40, :40]
     restored = model_restorer(DnCNN(depth=3, num_features=4).eval())(photo)
     assert restored.shape == photo.shape
+
+
+def test_train_at_scale_one_needs_a_damage_and_resumes_only_the_same_one(tmp_path, capsys) -> None:
+    output = tmp_path / "denoiser.pt"
+    assert main(["train", "--model", "dncnn", "--scale", "1", "--steps", "1", "--output", str(output)]) == 1
+    assert "say what to undo" in capsys.readouterr().err and not output.exists()
+    assert main(["train", "--model", "dncnn", "--scale", "1", "--noise-sigma", "0", "55", "--steps", "2",
+                 "--patch-size", "16", "--batch-size", "2", "--output", str(output), "--quiet"]) == 0
+    from sr_teach.checkpoints import load_checkpoint
+
+    saved = load_checkpoint(output)["extra"]["experiment"]["degradation"]
+    assert tuple(saved["noise_sigma"]) == (0.0, 55.0) and saved["noise_clip"] is False
+    assert main(["train", "--resume", str(output), "--noise-sigma", "25", "--steps", "1", "--output", str(output)]) == 1
+    assert "cannot change on resume" in capsys.readouterr().err
+    assert main(["train", "--model", "espcn", "--scale", "1", "--damage", "holes", "--mask-input", "--steps", "1",
+                 "--output", str(tmp_path / "other.pt")]) == 1
+    assert "use a restoration model" in capsys.readouterr().err

@@ -34,6 +34,17 @@ class RestorationModel(SRModel):
             raise ValueError(f"{type(self).__name__} restores at the same size: scale must be 1, not {config.scale}")
         super().__init__(replace(config, scale=1))
 
+    def initialise(self, last_layer: nn.Conv2d) -> None:
+        """He et al. (2015) weights, so a deep stack of ReLU layers neither fades nor explodes (PyTorch's
+        default shrinks each layer's signal, and 12 plain layers then barely train), zero biases, and
+        a last layer near zero: the untrained model returns its input image, and learns the correction."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(last_layer.weight, std=1e-3)
+
     def input_image(self, inputs: torch.Tensor) -> torch.Tensor:
         """The image part of the input with the output's channels: (B, C_in + mask, H, W) -> (B, C, H, W)."""
         image = inputs[:, : self.image_channels]
@@ -80,6 +91,7 @@ class DnCNN(RestorationModel):
         layers.append(nn.Conv2d(features, config.num_channels * blocks, 3, padding=1))
         self.layers = nn.Sequential(*layers)
         self.fold, self.unfold = nn.PixelUnshuffle(fold), nn.PixelShuffle(fold)
+        self.initialise(self.layers[-1])
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         self.check_input(noisy)
@@ -114,6 +126,7 @@ class ARCNN(RestorationModel):
             if index < len(config.kernel_sizes) - 1:
                 layers.append(nn.ReLU(inplace=True))
         self.layers = nn.Sequential(*layers)
+        self.initialise(self.layers[-1])
 
     def forward(self, compressed: torch.Tensor) -> torch.Tensor:
         self.check_input(compressed)
@@ -154,6 +167,7 @@ class UNet(RestorationModel):
         )
         self.decoders = nn.ModuleList(_two_convolutions(2 * widths[level], widths[level]) for level in range(config.levels))
         self.output = nn.Conv2d(widths[0], config.num_channels, 1)
+        self.initialise(self.output)
 
     def forward(self, damaged: torch.Tensor) -> torch.Tensor:
         self.check_input(damaged)
