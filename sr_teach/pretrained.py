@@ -35,8 +35,13 @@ class PretrainedInfo:
     extra: dict[str, Any]  # recipe, training data and measured results
 
     @property
+    def restores(self) -> bool:
+        """True for a restoration model (same size in and out: denoising, JPEG), False for an SR one."""
+        return tuple(self.scales) == (1,)
+
+    @property
     def label(self) -> str:
-        return f"{self.name} x{'/'.join(map(str, self.scales))}"
+        return self.path.stem if self.restores else f"{self.name} x{'/'.join(map(str, self.scales))}"
 
 
 def pretrained_models() -> list[PretrainedInfo]:

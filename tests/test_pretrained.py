@@ -17,6 +17,7 @@ from sr_teach.tools.zoo import RECIPES, measure
 
 SHIPPED = pretrained_models()
 SHIPPED_CASES = [(info.path.stem, info.name, scale) for info in SHIPPED for scale in info.scales]
+SHIPPED_SR = [info for info in SHIPPED if not info.restores]
 
 
 def test_the_zoo_ships_weights_for_every_recipe() -> None:
@@ -33,11 +34,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("stem, name, scale", SHIPPED_CASES)
 def test_weights_load_offline_and_upscale(no_network, stem: str, name: str, scale: int) -> None:
-    model = load_pretrained(name, scale=scale)
-    lr_image = torch.rand(1, 1, 12, 14, generator=torch.Generator().manual_seed(0))
+    model = load_pretrained(stem if scale == 1 else name, scale=scale)  # restoration models go by file name
+    lr_image = torch.rand(1, model.in_channels, 12, 14, generator=torch.Generator().manual_seed(0))
     model_input = torch.nn.functional.interpolate(lr_image, scale_factor=scale) if model.upsampling == "pre" else lr_image
     with torch.no_grad():
-        assert model(model_input).shape == (1, 1, 12 * scale, 14 * scale)
+        assert model(model_input).shape == (1, model.num_channels, 12 * scale, 14 * scale)
 
 
 @pytest.mark.parametrize("info", SHIPPED, ids=lambda info: info.path.stem)
@@ -53,8 +54,12 @@ def test_each_file_records_its_recipe_data_and_results(info) -> None:
     assert extra["experiment"]["data"] == ["T91", "BSD200"]
     assert len(extra["training_images"]) + len(extra["validation_images"]) == 291
     assert not set(extra["training_images"]) & set(extra["validation_images"])
-    assert set(extra["results"]) == {"Set5", "Set14"}
-    assert sorted(int(scale) for scale in extra["results"]["Set5"]) == sorted(info.scales)
+    if info.restores:  # measured on its tasks' test sets, e.g. {"Set12": {"sigma 25": ...}}
+        assert {(dataset, str(task)) for dataset, task in recipe.benchmarks} == {
+            (dataset, setting) for dataset, by_setting in extra["results"].items() for setting in by_setting}
+    else:
+        assert set(extra["results"]) == {"Set5", "Set14"}
+        assert sorted(int(scale) for scale in extra["results"]["Set5"]) == sorted(info.scales)
 
 
 @functools.cache
@@ -65,7 +70,7 @@ def measured_on_set5(stem: str, data_dir: Path) -> dict[str, dict[str, float]]:
 
 
 @pytest.mark.needs_datasets("Set5")
-@pytest.mark.parametrize("info", SHIPPED, ids=lambda info: info.path.stem)
+@pytest.mark.parametrize("info", SHIPPED_SR, ids=lambda info: info.path.stem)
 def test_each_model_still_reaches_its_documented_set5_psnr(datasets_dir: Path, info) -> None:
     measured = measured_on_set5(info.path.stem, datasets_dir)
     for scale, documented in info.extra["results"]["Set5"].items():
@@ -88,3 +93,16 @@ def test_the_multi_scale_vdsr_beats_each_single_scale_srcnn(datasets_dir: Path) 
     for scale in vdsr:
         srcnn = measured_on_set5(f"srcnn_x{scale}", datasets_dir)
         assert vdsr[scale]["psnr"] > srcnn[scale]["psnr"], f"Set5 x{scale}"
+
+
+@pytest.mark.needs_datasets("Set12", "Classic5")
+@pytest.mark.parametrize("stem, dataset, task", [("dncnn_gray", "Set12", ("denoise", 25)),
+                                                 ("dncnn_jpeg", "Classic5", ("jpeg", 10))])
+def test_restoration_models_still_reach_their_documented_psnr(datasets_dir: Path, stem: str, dataset: str, task) -> None:
+    from sr_teach.restoration import RestorationTask, evaluate_restoration, model_restorer
+
+    task = RestorationTask(*task)
+    info = next(info for info in SHIPPED if info.path.stem == stem)
+    result = evaluate_restoration(model_restorer(load_pretrained(stem, 1)), dataset, task, method=stem,
+                                  data_dir=datasets_dir)
+    assert result.mean["psnr"] == pytest.approx(info.extra["results"][dataset][str(task)]["psnr"], abs=0.01)
