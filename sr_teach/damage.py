@@ -5,7 +5,8 @@ look (day to dusk); noise and JPEG are in `degradations`. Each is a small functi
 (C, H, W) image in [0, 1] and a torch.Generator, so that a seed gives the same damage everywhere;
 the ones that spoil a known region also return its mask, (1, H, W) with 1 where pixels were
 spoiled: given to a network it makes inpainting; kept from it, blind repair. They compose, e.g.
-`watermark(scratches(image, generator=g)[0], "sample", generator=g)`.
+`watermark(scratches(image, generator=g)[0], "sample", generator=g)`. Their sizes are fractions of the
+image they are drawn on: `apply_damage_in_tiles` draws a whole photo's damage at a training patch's size.
 """
 
 from __future__ import annotations
