@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sr_teach.damage import DAMAGES, MASKED_DAMAGES, apply_damage
+from sr_teach.damage import DAMAGES, MASKED_DAMAGES, apply_damage, apply_damage_in_tiles
 from sr_teach.images import ImageError, pil_to_tensor, rgb_to_gray, tensor_to_pil
 from sr_teach.interpolation import resize
 
@@ -140,6 +140,9 @@ class DegradationConfig:
     # "dusk", ...), with its keyword options, e.g. {"kind": "strokes"}; applied before noise and JPEG.
     damage: str | None = None
     damage_options: dict[str, Any] = field(default_factory=dict)
+    # Draw the damage tile by tile at this size (its sizes are fractions of what it is drawn on), so
+    # whole validation photos get the damage of the training patches; None = the whole image at once.
+    damage_tile: int | None = None
     grayscale: bool = False  # the input loses its colour (full-range gray): colourisation
     mask_input: bool = False  # the damage's mask goes to the network as one more channel: inpainting, not repair
 
@@ -197,7 +200,9 @@ def corrupt(
     count = len(lr_image)
     masks = None
     if config.damage is not None:
-        damaged = [apply_damage(config.damage, image, generator, **config.damage_options) for image in lr_image]
+        damaged = [apply_damage(config.damage, image, generator, **config.damage_options) if config.damage_tile is None
+                   else apply_damage_in_tiles(config.damage, image, config.damage_tile, generator, **config.damage_options)
+                   for image in lr_image]
         lr_image = torch.stack([image for image, _ in damaged])
         masks = torch.stack([mask for _, mask in damaged]).to(lr_image)  # (B, 1, H, W)
     if config.grayscale:

@@ -135,12 +135,17 @@ class Experiment:
         ))
         # A multi-scale model is validated at every scale it learns (the mean PSNR over all of them
         # picks its checkpoint), with the largest scale's border for all.
+        # A damage drawn on a whole held-out photo would be as large as a fraction of the photo:
+        # draw it per training-patch-sized tile instead, as training saw it.
+        degradation = config.degradation
+        if degradation.damage is not None and degradation.damage_tile is None:
+            degradation = replace(degradation, damage_tile=config.hr_patch_size or config.patch_size * config.scale)
         validation_pairs = [
             pair
             for scale in config.scales
             for pair in load_validation_pairs(
                 self.validation_paths, scale, config.num_channels, pre_upsample,
-                max_size=config.validation_max_size, degradation=config.degradation, seed=config.seed,
+                max_size=config.validation_max_size, degradation=degradation, seed=config.seed,
                 luma=config.luma,
             )
         ]

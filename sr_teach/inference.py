@@ -378,10 +378,10 @@ def receptive_field_radius(model: nn.Module, probe_size: int = 64) -> int:
     ...                                      nn.Conv2d(8, 1, kernel_size=5, padding=2)))
     6
     """
-    convolutions = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    convolutions = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d))]
     if not convolutions:
         return 0
-    num_channels = getattr(model, "num_channels", None) or convolutions[0].in_channels
+    num_channels = getattr(model, "in_channels", None) or getattr(model, "num_channels", None) or convolutions[0].in_channels
     layer_calls: list[tuple[nn.Module, Fraction]] = []  # (layer, its input's width / the model input's)
     handles = [layer.register_forward_hook(
         lambda layer, inputs, output: layer_calls.append((layer, Fraction(inputs[0].shape[-1], probe_size)))
@@ -407,8 +407,10 @@ def _layer_reach(layer: nn.Module) -> int:
     input pixels on one side and floor((s - 1 + p) / s) on the other.
     """
     reaches = []
+    pair = nn.modules.utils._pair
     for axis in (0, 1):
-        kernel, dilation, stride = layer.kernel_size[axis], layer.dilation[axis], layer.stride[axis]
+        kernel, stride = pair(layer.kernel_size)[axis], pair(layer.stride)[axis]
+        dilation = pair(getattr(layer, "dilation", 1))[axis]  # pooling layers: a kernel and a stride too
         span = dilation * (kernel - 1)  # distance between the first and the last tap
         if isinstance(layer, nn.ConvTranspose2d):
             padding = layer.padding[axis]
@@ -419,7 +421,7 @@ def _layer_reach(layer: nn.Module) -> int:
         elif layer.padding == "valid":
             padding = 0
         else:
-            padding = layer.padding[axis]
+            padding = pair(layer.padding)[axis]
         # taps at offsets -padding .. span - padding; a stride moves the output grid by stride - 1 more
         reaches.append(max(padding, span - padding) + stride - 1)
     return max(reaches)
@@ -482,6 +484,7 @@ def _round_up(number: int, multiple: int) -> int:
 
 
 def _folding(model: nn.Module) -> int:
-    """f for a model that folds f x f blocks of its input into channels (VDSR's pixel_unshuffle), else 1:
-    a window of its input must start on a multiple of f, or its blocks, and so its result, change."""
-    return int(getattr(getattr(model, "config", None), "pixel_unshuffle", 1) or 1)
+    """f for a model that folds f x f blocks of its input into channels (VDSR's pixel_unshuffle) or
+    halves it f times over (a U-Net's `grid`), else 1: a window of its input must start on a multiple
+    of f, or its blocks, and so its result, change."""
+    return int(getattr(model, "grid", None) or getattr(getattr(model, "config", None), "pixel_unshuffle", 1) or 1)

@@ -240,3 +240,33 @@ def test_train_at_scale_one_needs_a_damage_and_resumes_only_the_same_one(tmp_pat
     assert main(["train", "--model", "espcn", "--scale", "1", "--damage", "holes", "--mask-input", "--steps", "1",
                  "--output", str(tmp_path / "other.pt")]) == 1
     assert "use a restoration model" in capsys.readouterr().err
+
+
+def test_receptive_field_counts_pooling_and_a_mask_channel() -> None:
+    from sr_teach.inference import receptive_field_radius
+
+    torch.manual_seed(0)
+    model = UNet(num_features=4, levels=2, mask_input=True).eval()
+    radius = receptive_field_radius(model)  # runs with the model's 2 input channels
+    image = torch.rand(1, 2, 96, 96)
+    changed = image.clone()
+    changed[..., 48, 48] += 1  # one pixel's influence must stay within the radius (an upper bound)
+    with torch.no_grad():
+        difference = (model(changed) - model(image))[0, 0].abs()
+    rows, columns = (difference > 0).nonzero(as_tuple=True)
+    assert max(48 - int(rows.min()), int(rows.max()) - 48, 48 - int(columns.min()), int(columns.max()) - 48) <= radius
+    assert radius > receptive_field_radius(DnCNN(depth=3, num_features=4))
+
+
+def test_validation_photos_get_the_damage_of_the_training_patches(tiny_images) -> None:
+    from sr_teach.experiment import Experiment, ExperimentConfig
+
+    folder = str(next(iter(tiny_images.values())).parent)
+    experiment = Experiment(ExperimentConfig(
+        model="dncnn", scale=1, patch_size=8, batch_size=2, data=(folder,), validation_fraction=0.34,
+        degradation=DegradationConfig(damage="holes", damage_options={"count": 1}, mask_input=True),
+        model_options={"depth": 3, "num_features": 4}))
+    damaged, _ = experiment.trainer.validation_pairs[0]
+    mask = damaged[-1]
+    # one hole per 8 x 8 tile, each at most a quarter of the tile's side: never one hole across the photo
+    assert mask.any() and mask.sum() <= (2 * 2) * (-(-mask.shape[0] // 8)) * (-(-mask.shape[1] // 8))

@@ -169,10 +169,15 @@ class UNet(RestorationModel):
         self.output = nn.Conv2d(widths[0], config.num_channels, 1)
         self.initialise(self.output)
 
+    @property
+    def grid(self) -> int:
+        """The image is padded to a multiple of this (2^levels), so a tile must start on one to match."""
+        return 2**self.config.levels
+
     def forward(self, damaged: torch.Tensor) -> torch.Tensor:
         self.check_input(damaged)
         height, width = damaged.shape[-2:]
-        features = self.encoders[0](pad_to_multiple(damaged, 2**self.config.levels))  # (B, F, H, W)
+        features = self.encoders[0](pad_to_multiple(damaged, self.grid))  # (B, F, H, W)
         skips = []
         for encoder in self.encoders[1:]:
             skips.append(features)
