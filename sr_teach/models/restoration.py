@@ -8,7 +8,7 @@
   tasks that must see far (a hole's whole neighbourhood, a whole object's colour).
 Each may take other channels than it gives (gray in, colour out) and a mask after the image
 (`mask_input`); each adds its output to the input image (the gray copied to R, G and B), so it
-learns the correction, and an all-zero last layer would change nothing.
+learns the correction (DnCNN and AR-CNN start near "change nothing").
 """
 
 from __future__ import annotations
@@ -166,8 +166,9 @@ class UNet(RestorationModel):
             nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2) for level in range(config.levels)
         )
         self.decoders = nn.ModuleList(_two_convolutions(2 * widths[level], widths[level]) for level in range(config.levels))
+        # PyTorch's default weights: with He's, the U-Net learned more slowly in lessons 11 and 12
+        # (colourisation 19.8 against 21.4 dB after 300 steps); its skips keep the signal alive anyway.
         self.output = nn.Conv2d(widths[0], config.num_channels, 1)
-        self.initialise(self.output)
 
     @property
     def grid(self) -> int:
