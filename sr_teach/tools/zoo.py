@@ -292,8 +292,8 @@ def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os
         weights_path(recipe.name), model, None, None, extra,
         scale=recipe.experiment.scale, model_name=recipe.experiment.model, overwrite=True,
     )
-    summary = ", ".join(f"{dataset} x{scale} {value['psnr']:.2f}"
-                        for dataset, by_scale in results.items() for scale, value in by_scale.items())
+    summary = ", ".join(f"{dataset} {'' if recipe.benchmarks else 'x'}{setting} {value['psnr']:.2f}"
+                        for dataset, by_setting in results.items() for setting, value in by_setting.items())
     print(f"{recipe.name}: wrote {path} ({summary})", flush=True)
     return path
 
