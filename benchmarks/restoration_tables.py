@@ -23,9 +23,10 @@ from sr_teach.pretrained import load_pretrained
 from sr_teach.restoration import PUBLISHED_RESTORATION, RestorationTask, evaluate_restoration, model_restorer
 
 
-def mean_psnr(restorer, dataset: str, task: RestorationTask, arguments, rgb: bool = False) -> tuple[float, float]:
+def mean_psnr(restorer, dataset: str, task: RestorationTask, arguments, rgb: bool = False,
+              max_images: int | None = None) -> tuple[float, float]:
     result = evaluate_restoration(restorer, dataset, task, method="", data_dir=arguments.data_dir,
-                                  y_channel=not rgb, max_images=2 if arguments.quick else None)
+                                  y_channel=not rgb, max_images=2 if arguments.quick else max_images)
     return result.mean["psnr"], result.mean["ssim"]
 
 
@@ -69,15 +70,17 @@ def jpeg_table(arguments) -> None:
 
 def colour_table(arguments) -> None:
     model = load_pretrained("dncnn_color", 1)
-    print("\n### Colour denoising, LIVE1 (RGB PSNR / SSIM)\n")
+    count = arguments.colour_images or None
+    print(f"\n### Colour denoising, LIVE1{f' (first {count} images)' if count else ''} (RGB PSNR / SSIM)\n")
     print(row(["sigma", "noisy input", "dncnn_color", "CBM3D (measured)"]))
     print(row(["---"] * 4))
     for sigma in (15, 25, 50):
         task = RestorationTask("denoise", sigma)
-        scores = [mean_psnr(lambda image: image, "LIVE1", task, arguments, rgb=True),
-                  mean_psnr(model_restorer(model), "LIVE1", task, arguments, rgb=True)]
-        if arguments.bm3d and sigma == 25:
-            scores.append(mean_psnr(lambda image: classical.bm3d_denoise(image, sigma), "LIVE1", task, arguments, rgb=True))
+        scores = [mean_psnr(lambda image: image, "LIVE1", task, arguments, rgb=True, max_images=count),
+                  mean_psnr(model_restorer(model), "LIVE1", task, arguments, rgb=True, max_images=count)]
+        if arguments.bm3d:
+            scores.append(mean_psnr(lambda image: classical.bm3d_denoise(image, sigma), "LIVE1", task, arguments,
+                                    rgb=True, max_images=count))
         print(row([str(sigma), *(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in scores)]), flush=True)
 
 
@@ -115,6 +118,8 @@ def main() -> None:
     parser.add_argument("--data-dir", help="folder holding Set12, Classic5, LIVE1, LIVE1_gray (default: $SR_TEACH_DATA)")
     parser.add_argument("--no-bm3d", dest="bm3d", action="store_false", help="skip BM3D (minutes on a 2-core CPU)")
     parser.add_argument("--quick", action="store_true", help="2 images per set: a smoke test")
+    parser.add_argument("--colour-images", type=int, default=6,
+                        help="LIVE1 images in the colour table (CBM3D takes about 20 s an image); 0 = all 29")
     parser.add_argument("--tables", nargs="+", default=["denoise", "jpeg", "colour", "protocol"],
                         choices=["denoise", "jpeg", "colour", "protocol"])
     arguments = parser.parse_args()
