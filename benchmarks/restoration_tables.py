@@ -72,8 +72,9 @@ def colour_table(arguments) -> None:
     model = load_pretrained("dncnn_color", 1)
     count = arguments.colour_images or None
     print(f"\n### Colour denoising, LIVE1{f' (first {count} images)' if count else ''} (RGB PSNR / SSIM)\n")
-    print(row(["sigma", "noisy input", "dncnn_color", "CBM3D (measured)"]))
-    print(row(["---"] * 4))
+    columns = ["sigma", "noisy input", "dncnn_color"] + (["CBM3D (measured)"] if arguments.bm3d else [])
+    print(row(columns))
+    print(row(["---"] * len(columns)))
     for sigma in (15, 25, 50):
         task = RestorationTask("denoise", sigma)
         scores = [mean_psnr(lambda image: image, "LIVE1", task, arguments, rgb=True, max_images=count),
