@@ -208,9 +208,8 @@ def corrupt(
     if config.grayscale:
         lr_image = rgb_to_gray(lr_image)  # (B, 1, H, W)
     if config.noise_sigma != 0:
-        sigmas = draw_setting(config.noise_sigma, count, generator)
-        sigma = sigmas[0] if not isinstance(config.noise_sigma, tuple) else torch.tensor(sigmas)
-        lr_image = gaussian_noise(lr_image, sigma, generator, clip=config.noise_clip)
+        sigmas = torch.tensor(draw_setting(config.noise_sigma, count, generator))  # one per image
+        lr_image = gaussian_noise(lr_image, sigmas, generator, clip=config.noise_clip)
     if config.jpeg_quality is not None:
         lr_image = jpeg_compress(lr_image, draw_setting(config.jpeg_quality, count, generator, whole=True))
     return torch.cat([lr_image, masks], dim=1) if config.mask_input else lr_image

@@ -115,9 +115,9 @@ class Experiment:
         self.config = config
         with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's random state stays as it was
             torch.manual_seed(config.seed)
-            degradation = config.degradation
-            channels = {"input_channels": 1} if degradation.grayscale and config.num_channels == 3 else {}
-            channels |= {"mask_input": True} if degradation.mask_input else {}  # the inputs that differ from the output
+            # the inputs that differ from the output: gray in for colour out, a mask beside the image
+            channels = {"input_channels": 1} if config.degradation.grayscale and config.num_channels == 3 else {}
+            channels |= {"mask_input": True} if config.degradation.mask_input else {}
             self.model: SRModel = build_model(
                 config.model, scale=config.scale, num_channels=config.num_channels, **channels, **config.model_options
             )
@@ -133,13 +133,13 @@ class Experiment:
             batch_size=config.batch_size, num_channels=config.num_channels, luma=config.luma, pre_upsample=pre_upsample,
             degradation=config.degradation, augment=AUGMENTATIONS[config.augment], seed=config.seed,
         ))
-        # A multi-scale model is validated at every scale it learns (the mean PSNR over all of them
-        # picks its checkpoint), with the largest scale's border for all.
         # A damage drawn on a whole held-out photo would be as large as a fraction of the photo:
         # draw it per training-patch-sized tile instead, as training saw it.
         degradation = config.degradation
         if degradation.damage is not None and degradation.damage_tile is None:
             degradation = replace(degradation, damage_tile=config.hr_patch_size or config.patch_size * config.scale)
+        # A multi-scale model is validated at every scale it learns (the mean PSNR over all of them
+        # picks its checkpoint), with the largest scale's border for all.
         validation_pairs = [
             pair
             for scale in config.scales

@@ -110,7 +110,7 @@ def restoration_degradation(options: dict) -> DegradationConfig:
     try:
         return DegradationConfig(method=options["degradation"], noise_clip=False,
                                  mask_input=options.get("mask_input", False), grayscale=options.get("gray_input", False),
-                                 **{name: tuple(value) if isinstance(value, list) else value for name, value in spoils.items()})
+                                 **spoils)  # DegradationConfig reads a [low, high] list as a range
     except ValueError as error:
         raise CommandError(str(error)) from None
 
