@@ -1,4 +1,4 @@
-"""Quality metrics: PSNR and SSIM, per image, under the protocol of the published SR tables.
+"""Quality metrics (PSNR, SSIM, MS-SSIM, GMSD, NIQE), per image, under the published SR tables' protocol.
 
 The protocol (what "Set5 x2: 33.66 dB for bicubic" means):
 1. the super-resolved image is rounded to 8 bits, as if saved to a PNG (`round_to_8bit=True`);
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from sr_teach.degradations import gaussian_kernel
 from sr_teach.images import quantize, rgb_to_luma
+from sr_teach.niqe import niqe_of_gray
 
 
 def prepare(
@@ -101,6 +102,13 @@ def ssim(
     y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
     if min(x.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11 x 11 pixels, got {tuple(x.shape[-2:])}")
+    ssim_map, _ = _ssim_maps(x, y)
+    return ssim_map.mean(dim=(1, 2, 3)).float()
+
+
+def _ssim_maps(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSIM and its contrast-structure part (the second factor) at every 'valid' 11 x 11 window,
+    for (B, C, H, W) images on 0..255: two maps of shape (B, C, H - 10, W - 10)."""
     channels = x.shape[1]
     # The window is an outer product of two 1-D Gaussians, so a column pass then a row pass give the
     # same local means as one 11 x 11 pass, about 5 times faster in float64 on a CPU.
@@ -116,10 +124,113 @@ def ssim(
     sigma_x2 = local_mean(x * x) - mu_x**2
     sigma_y2 = local_mean(y * y) - mu_y**2
     sigma_xy = local_mean(x * y) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / (
-        (mu_x**2 + mu_y**2 + c1) * (sigma_x2 + sigma_y2 + c2)
-    )
-    return ssim_map.mean(dim=(1, 2, 3)).float()
+    contrast_structure = (2 * sigma_xy + c2) / (sigma_x2 + sigma_y2 + c2)
+    return (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1) * contrast_structure, contrast_structure
+
+
+# Wang, Simoncelli and Bovik (2003), Table 1: the weight of each scale, finest first.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MS_SSIM_MIN_SIZE = 11 * 2 ** (len(MS_SSIM_WEIGHTS) - 1)  # an 11 x 11 window still fits at the 5th scale: 176
+
+
+def ms_ssim(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    crop_border: int = 0,
+    y_channel: bool = False,
+    round_to_8bit: bool = False,
+) -> torch.Tensor:
+    """Multi-scale SSIM (Wang, Simoncelli and Bovik 2003), one value per image: shape (B,).
+
+    SSIM's contrast-structure term cs_j is measured at 5 scales, each the previous one averaged over
+    2 x 2 blocks (as the authors' MATLAB `msssim`), and the luminance term only at the coarsest:
+
+        MS-SSIM = ssim_5^w_5 * prod over j = 1..4 of cs_j^w_j,   w = MS_SSIM_WEIGHTS
+
+    Same window, constants and 0..255 scale as `ssim`; colour is averaged over channels at each scale.
+    Images need at least 176 x 176 pixels (after crop_border), else a ValueError: use `ssim` for
+    smaller ones. Unrelated images can give a negative cs_j, and then NaN, as in the paper's formula.
+    """
+    check_same_shape(prediction, target)
+    x = prepare(prediction, crop_border, y_channel, round_to_8bit) * 255.0
+    y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
+    if min(x.shape[-2:]) < MS_SSIM_MIN_SIZE:
+        raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIZE} x {MS_SSIM_MIN_SIZE} pixels "
+                         f"(11 x 11 at the 5th scale), got {tuple(x.shape[-2:])}; use ssim for smaller images")
+    result = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+    for weight in MS_SSIM_WEIGHTS[:-1]:  # the 4 finer scales: contrast-structure only
+        _, contrast_structure = _ssim_maps(x, y)
+        result = result * contrast_structure.mean(dim=(1, 2, 3)) ** weight
+        x, y = _halve(x, mirror=True), _halve(y, mirror=True)
+    ssim_map, _ = _ssim_maps(x, y)  # the coarsest scale: the whole SSIM
+    return (result * ssim_map.mean(dim=(1, 2, 3)) ** MS_SSIM_WEIGHTS[-1]).float()
+
+
+def _halve(image: torch.Tensor, mirror: bool) -> torch.Tensor:
+    """Average 2 x 2 blocks, (B, C, H, W) -> (B, C, ceil(H / 2), ceil(W / 2)). An odd last row or
+    column is averaged with its mirror image (MATLAB imfilter 'symmetric', MS-SSIM) or with zeros
+    (conv2 'same', GMSD)."""
+    padding = (0, image.shape[-1] % 2, 0, image.shape[-2] % 2)
+    padded = F.pad(image, padding, mode="replicate") if mirror else F.pad(image, padding)
+    return F.avg_pool2d(padded, kernel_size=2)
+
+
+# Xue et al.'s constant on the 0..255 scale: it keeps the ratio stable where both gradients are small.
+GMSD_C = 170.0
+
+
+def gmsd(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    crop_border: int = 0,
+    y_channel: bool = False,
+    round_to_8bit: bool = False,
+) -> torch.Tensor:
+    """Gradient magnitude similarity deviation (Xue, Zhang, Mou and Bovik 2014): shape (B,). Lower is
+    better: 0 for identical images, and it grows as edges are lost or invented.
+
+    As the authors' MATLAB `GMSD`: both images are 2 x 2 averaged and halved, the gradient magnitude
+    m = sqrt(gx^2 + gy^2) is taken with Prewitt filters / 3 on 0..255, and with c = GMSD_C = 170
+
+        GMS = (2 m_x m_y + c) / (m_x^2 + m_y^2 + c),   GMSD = standard deviation (N - 1) of the GMS map
+
+    Colour images without y_channel are measured per channel and averaged. Needs at least 4 x 4 pixels.
+    """
+    check_same_shape(prediction, target)
+    x = prepare(prediction, crop_border, y_channel, round_to_8bit) * 255.0
+    y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
+    if min(x.shape[-2:]) < 4:
+        raise ValueError(f"GMSD needs images of at least 4 x 4 pixels, got {tuple(x.shape[-2:])}")
+    magnitude_x = _gradient_magnitude(_halve(x, mirror=False))  # (B, C, ceil(H / 2), ceil(W / 2))
+    magnitude_y = _gradient_magnitude(_halve(y, mirror=False))
+    similarity = (2 * magnitude_x * magnitude_y + GMSD_C) / (magnitude_x**2 + magnitude_y**2 + GMSD_C)
+    return similarity.flatten(start_dim=2).std(dim=-1).mean(dim=1).float()  # (B, C) -> (B,)
+
+
+def _gradient_magnitude(image: torch.Tensor) -> torch.Tensor:
+    """sqrt(gx^2 + gy^2) with Prewitt filters / 3, zero-padded to keep the size: (B, C, H, W) -> same."""
+    prewitt_x = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=image.dtype, device=image.device) / 3
+    filters = torch.stack([prewitt_x, prewitt_x.T])[:, None]  # (2, 1, 3, 3): d/dx, d/dy
+    gradients = F.conv2d(image.flatten(end_dim=1)[:, None], filters, padding=1)  # (B * C, 2, H, W)
+    return gradients.pow(2).sum(dim=1).sqrt().view(image.shape)
+
+
+def niqe(image: torch.Tensor, crop_border: int = 0, y_channel: bool = True, round_to_8bit: bool = True) -> torch.Tensor:
+    """NIQE (Mittal, Soundararajan and Bovik 2013), a no-reference score, one per image: shape (B,)
+    for (B, C, H, W) input, a 0-d tensor for (C, H, W). Lower is better (more like a pristine photo).
+
+    Measured as BasicSR and the PIRM challenge run the LIVE MATLAB release: the 8-bit image's 8-bit
+    luma Y (gray images as they are; the release's own demo takes MATLAB's rgb2gray instead) on
+    0..255, `crop_border` pixels cut, then `sr_teach.niqe.niqe_of_gray` (the formula is there).
+    Needs two whole 96 x 96 blocks (e.g. 96 x 192 pixels), else a ValueError.
+    """
+    if image.dim() not in (3, 4):
+        raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
+    batch = prepare(image, crop_border, y_channel, round_to_8bit) * 255.0
+    if batch.shape[1] != 1:
+        raise ValueError(f"NIQE measures one channel; got {batch.shape[1]}: pass y_channel=True or a gray image")
+    values = torch.tensor([niqe_of_gray(gray[0]) for gray in batch])  # (B,)
+    return values if image.dim() == 4 else values[0]
 
 
 def checkerboard_strength(prediction: torch.Tensor, target: torch.Tensor, scale: int, border: int | None = None) -> float:
