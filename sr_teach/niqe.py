@@ -28,8 +28,8 @@ MODEL_FOLDER = Path(__file__).parent / "niqe_model"
 @functools.lru_cache(maxsize=1)
 def pristine_model() -> tuple[torch.Tensor, torch.Tensor]:
     """The LIVE release's pristine model: the mean (36,) and covariance (36, 36) of block features
-    over 125 pristine photos (blocks with a sharpness of at least 0.75 of the image's sharpest only:
-    that threshold picks the training blocks; scoring uses every block), float64."""
+    over 125 pristine photos, float64. Training kept only the blocks whose sharpness (mean local
+    deviation) was over 0.75 times that of the photo's sharpest block; scoring uses every block."""
     mean = np.loadtxt(MODEL_FOLDER / "pristine_mean.csv", delimiter=",")
     covariance = np.loadtxt(MODEL_FOLDER / "pristine_covariance.csv", delimiter=",")
     return torch.from_numpy(mean), torch.from_numpy(covariance)
@@ -113,16 +113,16 @@ def niqe_of_gray(image: torch.Tensor) -> float:
 
         NIQE = sqrt((m_p - m)^T pinv((S_p + S) / 2) (m_p - m))
     """
-    rows, columns = image.shape[0] // BLOCK_SIZE, image.shape[1] // BLOCK_SIZE
-    if image.dim() != 2 or rows * columns < 2:
+    rows, columns = (image.shape[0] // BLOCK_SIZE, image.shape[1] // BLOCK_SIZE) if image.dim() == 2 else (0, 0)
+    if rows * columns < 2:
         raise ValueError(f"NIQE needs a 2-D image with at least two {BLOCK_SIZE} x {BLOCK_SIZE} blocks "
                          f"(e.g. {BLOCK_SIZE} x {2 * BLOCK_SIZE} pixels), got shape {tuple(image.shape)}")
     image = image[: rows * BLOCK_SIZE, : columns * BLOCK_SIZE].to(torch.float64)
-    features = []
-    for block_size in (BLOCK_SIZE, BLOCK_SIZE // 2):  # the two scales
-        features.append(block_features(image_blocks(normalized_luminance(image), block_size)))
-        image = resize(image[None] / 255, scale=0.5, clamp=False)[0] * 255  # MATLAB imresize(im, 0.5)
-    features = torch.cat(features, dim=1)  # (N, 36): block i's features at both scales
+    half = resize(image[None] / 255, scale=0.5, clamp=False)[0] * 255  # MATLAB imresize(im, 0.5), unclamped
+    features = torch.cat([  # (N, 36): block i's 18 features at full size, then at half size
+        block_features(image_blocks(normalized_luminance(image), BLOCK_SIZE)),
+        block_features(image_blocks(normalized_luminance(half), BLOCK_SIZE // 2)),
+    ], dim=1)
     complete = features[~features.isnan().any(dim=1)]  # MATLAB's nancov drops incomplete rows
     mean = features.nanmean(dim=0)  # MATLAB's nanmean skips NaNs column by column
     pristine_mean, pristine_covariance = pristine_model()
