@@ -51,6 +51,17 @@ def check_same_shape(prediction: torch.Tensor, target: torch.Tensor, dims: tuple
         raise ValueError(f"expected {' or '.join(layouts[d] for d in dims)}, got shape {tuple(prediction.shape)}")
 
 
+def prepare_pair(
+    prediction: torch.Tensor, target: torch.Tensor, crop_border: int, y_channel: bool, round_to_8bit: bool,
+    peak: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check that two images match, then apply the protocol's steps to both: (B, C', H', W') each, on
+    0..peak (1 for PSNR, 255 for the metrics whose constants are set on the 0..255 scale)."""
+    check_same_shape(prediction, target)
+    return (prepare(prediction, crop_border, y_channel, round_to_8bit) * peak,
+            prepare(target, crop_border, y_channel, round_to_8bit) * peak)
+
+
 def psnr(
     prediction: torch.Tensor,
     target: torch.Tensor,
@@ -66,9 +77,7 @@ def psnr(
     >>> float(psnr(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)))
     20.0
     """
-    check_same_shape(prediction, target)
-    prediction = prepare(prediction, crop_border, y_channel, round_to_8bit)
-    target = prepare(target, crop_border, y_channel, round_to_8bit)
+    prediction, target = prepare_pair(prediction, target, crop_border, y_channel, round_to_8bit)
     mse = ((prediction - target) ** 2).mean(dim=(1, 2, 3))
     return (10 * torch.log10(1.0 / mse)).float()
 
@@ -97,9 +106,7 @@ def ssim(
 
     Colour images without y_channel are measured per channel and averaged.
     """
-    check_same_shape(prediction, target)
-    x = prepare(prediction, crop_border, y_channel, round_to_8bit) * 255.0
-    y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
+    x, y = prepare_pair(prediction, target, crop_border, y_channel, round_to_8bit, peak=255.0)
     if min(x.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11 x 11 pixels, got {tuple(x.shape[-2:])}")
     ssim_map, _ = _ssim_maps(x, y)
@@ -151,9 +158,7 @@ def ms_ssim(
     Images need at least 176 x 176 pixels (after crop_border), else a ValueError: use `ssim` for
     smaller ones. Unrelated images can give a negative cs_j, and then NaN, as in the paper's formula.
     """
-    check_same_shape(prediction, target)
-    x = prepare(prediction, crop_border, y_channel, round_to_8bit) * 255.0
-    y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
+    x, y = prepare_pair(prediction, target, crop_border, y_channel, round_to_8bit, peak=255.0)
     if min(x.shape[-2:]) < MS_SSIM_MIN_SIZE:
         raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIZE} x {MS_SSIM_MIN_SIZE} pixels "
                          f"(11 x 11 at the 5th scale), got {tuple(x.shape[-2:])}; use ssim for smaller images")
@@ -196,9 +201,7 @@ def gmsd(
 
     Colour images without y_channel are measured per channel and averaged. Needs at least 4 x 4 pixels.
     """
-    check_same_shape(prediction, target)
-    x = prepare(prediction, crop_border, y_channel, round_to_8bit) * 255.0
-    y = prepare(target, crop_border, y_channel, round_to_8bit) * 255.0
+    x, y = prepare_pair(prediction, target, crop_border, y_channel, round_to_8bit, peak=255.0)
     if min(x.shape[-2:]) < 4:
         raise ValueError(f"GMSD needs images of at least 4 x 4 pixels, got {tuple(x.shape[-2:])}")
     magnitude_x = _gradient_magnitude(_halve(x, mirror=False))  # (B, C, ceil(H / 2), ceil(W / 2))
