@@ -19,7 +19,6 @@ from dataclasses import replace
 
 import torch
 
-from sr_teach.degradations import DegradationConfig
 from sr_teach.experiment import Experiment
 from sr_teach.tools.zoo import build_experiment, recipe_named
 
@@ -65,7 +64,6 @@ def main() -> None:
              else replace(degradation, jpeg_quality=arguments.quality))
     scorer = Experiment(replace(experiment.config, degradation=fixed))
     assert scorer.validation_paths == experiment.validation_paths
-    experiment.model.eval()  # batch norm's running statistics, as at export
     fixed_psnr = scorer.trainer.evaluate(model=experiment.model)
     setting = f"sigma {arguments.sigma:g}" if degradation.noise_sigma is not None else f"quality {arguments.quality}"
     print(json.dumps({

@@ -382,13 +382,15 @@ class Trainer:
     # ---- validation
     @torch.no_grad()
     def evaluate(self, model: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
-        """Mean PSNR (dB) over the validation pairs of `model` (default: the one being trained, in
-        eval mode), clamped to [0, 1] as a saved image would be. Records nothing."""
+        """Mean PSNR (dB) over the validation pairs of `model` (default: the one being trained), clamped
+        to [0, 1] as a saved image would be. Networks run in eval mode (batch norm's running statistics),
+        the given one too when it is a module. Records nothing."""
         if not self.validation_pairs:
             raise ValueError("no validation_pairs were given to the Trainer")
         network = self.model if model is None else model
-        was_training = self.model.training
-        self.model.eval()
+        modes = {module: module.training for module in (self.model, network) if isinstance(module, nn.Module)}
+        for module in modes:
+            module.eval()
         scores = []
         try:
             for input_image, target_image in self.validation_pairs:
@@ -398,7 +400,8 @@ class Trainer:
                 scores.append(psnr(prediction, target_batch, crop_border=self.validation_border,
                                    y_channel=self.validation_y_channel))
         finally:
-            self.model.train(was_training)
+            for module, mode in modes.items():
+                module.train(mode)
         return float(torch.cat(scores).mean())
 
     def validate(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import signal
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_teach.metrics import psnr
 from sr_teach.training import (
     Callback,
     DivergenceWarning,
@@ -370,12 +372,30 @@ def test_validation_psnr_is_recorded_and_best_state_kept():
     assert_same_weights(trainer.best_state, weights(reference.model))
 
     # The PSNR is the mean over images of the per-image PSNR, with the border cropped.
-    from sr_teach.metrics import psnr
 
     model = trainer.model.eval()
     with torch.no_grad():
         expected = [float(psnr(model(lr[None]).clamp(0, 1), hr[None], crop_border=2)) for lr, hr in pairs]
     assert trainer.evaluate() == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+
+
+
+def test_another_network_is_scored_in_eval_mode_and_left_as_it_was():
+    """A network passed to evaluate() runs with batch norm's running statistics, not the pair's own."""
+    pairs = validation_pairs()
+    trainer = Trainer(make_model(), random_batches(), config(), validation_pairs=pairs, validation_border=2)
+    torch.manual_seed(3)
+    other = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4),
+                          nn.Conv2d(4, 1, 3, padding=1))
+    with torch.no_grad():
+        other(torch.rand(8, 1, 8, 8) * 5)  # running statistics far from any one validation image's
+        expected = [float(psnr(other.eval()(lr[None]).clamp(0, 1), hr[None], crop_border=2)) for lr, hr in pairs]
+        in_training_mode = [float(psnr(copy.deepcopy(other).train()(lr[None]).clamp(0, 1), hr[None],
+                                       crop_border=2)) for lr, hr in pairs]  # a copy: this updates its statistics
+    assert abs(sum(expected) - sum(in_training_mode)) > 0.1  # the two modes differ here
+    other.train()
+    assert trainer.evaluate(model=other) == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+    assert other.training and trainer.model.training  # both back as they were
 
 
 def test_mixed_precision_is_off_on_cpu_unless_asked():
