@@ -156,7 +156,7 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
                   "range), noise not clipped (the tables' protocol); the small DnCNN (12 x 48 on 2 x 2 blocks) "
                   "with the paper's batch norm; Adam at 1e-3, batches of 8. Chosen on the validation split "
                   "(sigma 25 and blind) after runs of equal compute (3.4 min): batch 8 > 16 > 32, batch norm "
-                  "+0.9 dB, 1e-3 > 3e-4 and 2e-3; see docs/restoration.md"),
+                  "+0.9 dB, 1e-3 > 3e-4 and 2e-3; the table is in docs/zoo.md"),
     _recipe("dncnn_jpeg", "dncnn", 1, 20_000, 1e-3, 48, 8, 1000, DNCNN_OPTIONS, luma=False, degradation=BLIND_JPEG,
             save_every=2000, threads=2, benchmarks=JPEG_TESTS,
             notes="JPEG artefact removal on gray photos, quality 10 to 40 drawn for each patch (Pillow's "
