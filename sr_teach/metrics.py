@@ -119,7 +119,7 @@ def _ssim_maps(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     channels = x.shape[1]
     # The window is an outer product of two 1-D Gaussians, so a column pass then a row pass give the
     # same local means as one 11 x 11 pass, about 5 times faster in float64 on a CPU.
-    window = gaussian_kernel(sigma=1.5, size=11).to(x.device)  # Wang et al.'s window, summing to 1
+    window = gaussian_kernel(sigma=1.5, size=11).to(x)  # Wang et al.'s window, summing to 1, in x's dtype
     column = window.sum(dim=1).view(1, 1, 11, 1).expand(channels, 1, 11, 1)
     row = window.sum(dim=0).view(1, 1, 1, 11).expand(channels, 1, 1, 11)
 
