@@ -193,22 +193,22 @@ class YouAreTheMetric:
         """Each crop's wins and metric scores with their ranks (1 = best), then the rank correlations."""
         wins = self.wins()
         width = max(len(name) for name in self.names) + 2
-        header = f"{'':<{width}}{'wins':>10}" + "".join(f"{metric:>14}" for metric in HIGHER_IS_BETTER)
+        header = f"{'':<{width}}{'wins':>12}" + "".join(f"{metric:>16}" for metric in HIGHER_IS_BETTER)
         lines = [f"picks by {self.source}; rank 1 = best; "
                  "GMSD and NIQE: lower is better", header]
         win_ranks = _positions(wins, higher_is_better=True)
         metric_ranks = {metric: _positions(self.scores[metric], higher) for metric, higher in HIGHER_IS_BETTER.items()}
         for name in self.ranking():
-            row = f"{name:<{width}}{wins[name]:>5.1f} ({win_ranks[name]:g})"
+            row = f"{name:<{width}}" + f"{wins[name]:.1f} ({win_ranks[name]:g})".rjust(12)
             for metric in HIGHER_IS_BETTER:
                 digits = 2 if metric in ("PSNR", "NIQE") else 4
-                row += f"{self.scores[metric][name]:>9.{digits}f} ({metric_ranks[metric][name]:g})"
+                row += f"{self.scores[metric][name]:.{digits}f} ({metric_ranks[metric][name]:g})".rjust(16)
             lines.append(row)
         if self.finished:
             lines.append("")
-            lines.append(f"{'agreement with the picks':<{width + 10}}{'Kendall tau':>14}{'Spearman rho':>14}")
+            lines.append(f"{'agreement with the picks':<{width + 12}}{'Kendall tau':>16}{'Spearman rho':>16}")
             for metric, (tau, rho) in self.rank_correlations().items():
-                lines.append(f"{metric:<{width + 10}}{tau:>+14.2f}{rho:>+14.2f}")
+                lines.append(f"{metric:<{width + 12}}{tau:>+16.2f}{rho:>+16.2f}")
         return "\n".join(lines)
 
 
