@@ -1,6 +1,7 @@
 """The networks, each written to read like its paper, and the one registry that names them.
 
 - `super_resolution`: SRCNN and VDSR (pre-upsampling), FSRCNN, ESPCN and PostUpsamplingNet (post).
+- `progressive`: LapSRN (x2 steps) and DBPN (up- and down-projections): upsampling inside the network.
 - `restoration`: DnCNN, AR-CNN and a U-Net, which keep the size (denoising, JPEG, holes, colour).
 - `base`: what they share: a config dataclass with the scale and the channels, and the family.
 Each model's hyperparameters are a small config dataclass (as nanoGPT's GPTConfig), with the
@@ -14,13 +15,14 @@ from typing import Any
 from torch import nn
 
 from sr_teach.models.base import ModelConfig, SRModel
+from sr_teach.models.progressive import DBPN, LapSRN
 from sr_teach.models.restoration import ARCNN, DnCNN, RestorationModel, UNet
 from sr_teach.models.super_resolution import (
     ESPCN, FSRCNN, SRCNN, VDSR, PostUpsamplingNet, icnr_, transposed_conv_padding,
 )
 
 __all__ = [
-    "ARCNN", "ESPCN", "FSRCNN", "MODELS", "SRCNN", "VDSR", "DnCNN", "ModelConfig", "PostUpsamplingNet",
+    "ARCNN", "DBPN", "ESPCN", "FSRCNN", "LapSRN", "MODELS", "SRCNN", "VDSR", "DnCNN", "ModelConfig", "PostUpsamplingNet",
     "RESTORATION_MODELS", "RestorationModel", "SRModel", "SR_MODELS", "UNet", "build_model", "count_parameters", "icnr_", "model_name",
     "transposed_conv_padding",
 ]
@@ -32,6 +34,8 @@ MODELS: dict[str, type[SRModel]] = {
     "fsrcnn": FSRCNN,
     "espcn": ESPCN,
     "post": PostUpsamplingNet,
+    "lapsrn": LapSRN,
+    "dbpn": DBPN,
     "dncnn": DnCNN,
     "arcnn": ARCNN,
     "unet": UNet,
