@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from sr_teach.adversarial import AdversarialConfig, AdversarialLoss
 from sr_teach.augmentation import AugmentConfig
 from sr_teach.checkpoints import load_checkpoint, save_checkpoint
 from sr_teach.data import DataConfig, PatchSampler, load_validation_pairs, split_train_validation
@@ -27,8 +28,9 @@ from sr_teach.degradations import DegradationConfig, check_scale
 from sr_teach.datasets import find_images
 from sr_teach.images import data_folder
 from sr_teach.interpolation import resize
-from sr_teach.losses import LOSSES
+from sr_teach.losses import LOSSES, get_loss
 from sr_teach.models import RestorationModel, SRModel, build_model
+from sr_teach.pretrained import load_model
 from sr_teach.training import History, TrainConfig, Trainer
 
 # Named augmentation settings for the command line and the lessons' dropdowns.
@@ -67,6 +69,10 @@ class ExperimentConfig:
     augment: str = "flips"  # a key of AUGMENTATIONS
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(loss="mse"))
+    # A shipped model's name ("fsrcnn_x4") or a checkpoint file to start from instead of random weights.
+    initial_weights: str | None = None
+    # Train against a discriminator too (ESRGAN): train.loss becomes the pixel part of the generator's loss.
+    adversarial: AdversarialConfig | None = None
     seed: int = 0  # seeds the initial weights, the patches and the validation split
 
     def __post_init__(self) -> None:
@@ -93,6 +99,7 @@ class ExperimentConfig:
             return cls(**{
                 **values,
                 "degradation": DegradationConfig(**values["degradation"]),
+                "adversarial": AdversarialConfig(**values["adversarial"]) if values.get("adversarial") else None,
                 "train": TrainConfig.from_dict(values["train"]),
                 "extra_scales": tuple(values["extra_scales"]),
                 "data": tuple(values["data"]),
@@ -121,6 +128,14 @@ class Experiment:
             self.model: SRModel = build_model(
                 config.model, scale=config.scale, num_channels=config.num_channels, **channels, **config.model_options
             )
+        if config.initial_weights is not None:
+            start = load_model(config.initial_weights, config.scale)
+            try:
+                self.model.load_state_dict(start.state_dict())
+            except RuntimeError as error:  # other layers or sizes: the message lists every mismatch
+                raise ValueError(f"initial_weights {config.initial_weights!r} do not fit a {config.model} with "
+                                 f"{config.model_options or 'the default options'}: build the model it was trained as "
+                                 f"({type(start).__name__}, {start.config})") from error
         if self.model.upsampling == "post" and len(config.scales) > 1:
             raise ValueError(f"{config.model} upsamples after its convolutions, so it learns one scale; "
                              f"train one model per scale instead of {config.scales}")
@@ -149,9 +164,11 @@ class Experiment:
                 luma=config.luma,
             )
         ]
+        adversarial = config.adversarial and AdversarialLoss(config.adversarial, config.num_channels,
+                                                             pixel_loss=get_loss(config.train.loss))
         self.trainer = Trainer(
             self.model, self.sampler, replace(config.train), validation_pairs=validation_pairs,
-            validation_border=max(config.scales), callbacks=callbacks,
+            validation_border=max(config.scales), callbacks=callbacks, loss_function=adversarial or None,
         )
 
     def train(self, steps: int | None = None, seconds: float | None = None, progress: bool = False) -> History:

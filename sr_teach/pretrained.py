@@ -41,7 +41,13 @@ class PretrainedInfo:
 
     @property
     def label(self) -> str:
-        return self.path.stem if self.restores else f"{self.name} x{'/'.join(map(str, self.scales))}"
+        """The file's stem for a restoration model or a variant (fsrcnn_gan_x4), else "espcn x3", "vdsr x2/3/4"."""
+        plain = self.path.stem in (self.name, f"{self.name}_x{self.scales[0]}")
+        return f"{self.name} x{'/'.join(map(str, self.scales))}" if plain and not self.restores else self.path.stem
+
+    def load(self, scale: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
+        """This file's model, built to serve `scale` (default: its first)."""
+        return _build(load_checkpoint(self.path), self.path, scale or self.scales[0], device)
 
 
 def pretrained_models() -> list[PretrainedInfo]:

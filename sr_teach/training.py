@@ -218,6 +218,7 @@ class Trainer:
     validation_border: pixels cropped from each edge before the PSNR (the protocol uses the scale).
     validation_y_channel: measure colour images on luma Y, as the published tables do.
     callbacks: objects with some of Callback's on_<event> methods.
+    loss_function: instead of config.loss, a loss object (with state_dict, saved with the run).
     """
 
     def __init__(
@@ -230,6 +231,7 @@ class Trainer:
         callbacks: Iterable[Any] = (),
         *,
         validation_y_channel: bool = False,
+        loss_function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.config = config if config is not None else TrainConfig()
         if self.config.seed is not None:
@@ -240,7 +242,8 @@ class Trainer:
         self.validation_pairs = list(validation_pairs or [])
         self.validation_border, self.validation_y_channel = validation_border, validation_y_channel
         self.callbacks = list(callbacks)
-        self.loss_function = get_loss(self.config.loss)
+        # A loss with trained parts of its own (a GAN's discriminator) comes as an object; else by config.
+        self.loss_function = loss_function if loss_function is not None else get_loss(self.config.loss)
         self.optimizer = build_optimizer(self.model, self.config)
         # Mixed precision, PyTorch's way: autocast the forward pass; scale an fp16 loss (a no-op otherwise).
         self.amp_dtype = mixed_precision_dtype(self.config.mixed_precision, self.device)
@@ -438,6 +441,7 @@ class Trainer:
             "best_validation_step": self.best_validation_step,
             "torch_random_state": torch.get_rng_state(),
             "sampler": self.sampler.state_dict() if hasattr(self.sampler, "state_dict") else None,
+            "loss": self.loss_function.state_dict() if hasattr(self.loss_function, "state_dict") else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -458,6 +462,8 @@ class Trainer:
             torch.set_rng_state(state["torch_random_state"].cpu())
         if state.get("sampler") is not None and hasattr(self.sampler, "load_state_dict"):
             self.sampler.load_state_dict(state["sampler"])
+        if state.get("loss") is not None and hasattr(self.loss_function, "load_state_dict"):
+            self.loss_function.load_state_dict(state["loss"])
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -16,7 +16,7 @@ from sr_teach.pretrained import load_pretrained, pretrained_models
 from sr_teach.tools.zoo import RECIPES, measure
 
 SHIPPED = pretrained_models()
-SHIPPED_CASES = [(info.path.stem, info.name, scale) for info in SHIPPED for scale in info.scales]
+SHIPPED_CASES = [(info, scale) for info in SHIPPED for scale in info.scales]
 SHIPPED_SR = [info for info in SHIPPED if not info.restores]
 
 
@@ -32,9 +32,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-@pytest.mark.parametrize("stem, name, scale", SHIPPED_CASES)
-def test_weights_load_offline_and_upscale(no_network, stem: str, name: str, scale: int) -> None:
-    model = load_pretrained(stem if scale == 1 else name, scale=scale)  # restoration models go by file name
+@pytest.mark.parametrize("info, scale", SHIPPED_CASES, ids=lambda case: getattr(case, "label", str(case)))
+def test_weights_load_offline_and_upscale(no_network, info, scale: int) -> None:
+    model = load_pretrained(info.path.stem if info.label == info.path.stem else info.name, scale=scale)  # by file name
     lr_image = torch.rand(1, model.in_channels, 12, 14, generator=torch.Generator().manual_seed(0))
     model_input = torch.nn.functional.interpolate(lr_image, scale_factor=scale) if model.upsampling == "pre" else lr_image
     with torch.no_grad():
@@ -66,7 +66,7 @@ def test_each_file_records_its_recipe_data_and_results(info) -> None:
 def measured_on_set5(stem: str, data_dir: Path) -> dict[str, dict[str, float]]:
     """Set5 Y-PSNR/SSIM of a shipped file at each of its scales, measured now (once per test session)."""
     info = next(info for info in SHIPPED if info.path.stem == stem)
-    return measure(load_pretrained(info.name, info.scales[0]), info.scales, data_dir, datasets=("Set5",))["Set5"]
+    return measure(info.load(), info.scales, data_dir, datasets=("Set5",))["Set5"]
 
 
 @pytest.mark.needs_datasets("Set5")

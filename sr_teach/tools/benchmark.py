@@ -22,7 +22,7 @@ import torch
 
 from sr_teach.evaluation import PUBLISHED_BICUBIC, evaluate, interpolation_upscaler, model_upscaler
 from sr_teach.models import count_parameters
-from sr_teach.pretrained import load_pretrained, pretrained_models
+from sr_teach.pretrained import pretrained_models
 from sr_teach.tools.zoo import BENCHMARK_SETS, PUBLISHED
 
 FRAME_SIZE = (1080, 1920)  # a 1080p output frame, (H, W)
@@ -83,9 +83,9 @@ def benchmark(
         for info in pretrained_models():
             if scale not in info.scales:
                 continue
-            model = load_pretrained(info.name, scale)
+            model = info.load(scale)
 
-            architecture = PUBLISHED.get(info.name, {})
+            architecture = {} if info.extra.get("experiment", {}).get("adversarial") else PUBLISHED.get(info.name, {})
             published = {dataset: architecture[(dataset, scale)] for dataset in BENCHMARK_SETS
                          if (dataset, scale) in architecture}
             label = info.path.stem.replace("_", " ")
