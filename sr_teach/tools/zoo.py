@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sr_teach.adversarial import AdversarialConfig
 from sr_teach.datasets import resolve_data_dir
 from sr_teach.degradations import DegradationConfig
 from sr_teach.evaluation import evaluate, model_upscaler
@@ -69,6 +70,9 @@ class ZooRecipe:
     notes: str = ""  # why the recipe is what it is
     # Restoration models (scale 1) are measured on these (set, task) pairs instead of Set5/Set14.
     benchmarks: tuple[tuple[str, RestorationTask], ...] = ()
+    # Ship the weights with the best validation PSNR; False ships the last (a GAN: the best PSNR would
+    # pick the weights that learned the least from the discriminator).
+    keep_best: bool = True
 
     @property
     def scales(self) -> tuple[int, ...]:
@@ -76,7 +80,8 @@ class ZooRecipe:
 
     @property
     def published(self) -> dict[tuple[str, int], float]:
-        return PUBLISHED.get(self.experiment.model, {})
+        """The architecture's published PSNRs; none for a GAN fine-tune, which trades PSNR for texture."""
+        return {} if self.experiment.adversarial else PUBLISHED.get(self.experiment.model, {})
 
 
 def _train(learning_rate: float, steps: int, validation_every: int, loss: str = "mse") -> TrainConfig:
@@ -92,14 +97,18 @@ def _recipe(
     name: str, model: str, scale: int, steps: int, learning_rate: float, patch_size: int, batch_size: int,
     validation_every: int, model_options: dict[str, Any], extra_scales: tuple[int, ...] = (), loss: str = "mse",
     hr_patch_size: int | None = None, num_channels: int = 1, luma: bool = True,
-    degradation: DegradationConfig | None = None, **recipe: Any,
+    degradation: DegradationConfig | None = None, initial_weights: str | None = None,
+    adversarial: AdversarialConfig | None = None, **recipe: Any,
 ) -> ZooRecipe:
+    train = _train(learning_rate, steps, validation_every, loss)
+    if adversarial:  # the generator's loss rises and falls as the discriminator learns: only NaN is divergence
+        train = replace(train, divergence_factor=None)
     experiment = ExperimentConfig(
         model=model, scale=scale, extra_scales=extra_scales, num_channels=num_channels, luma=luma,
         degradation=degradation or DegradationConfig(), model_options=model_options,
         validation_fraction=0.1, validation_max_size=256, patch_size=patch_size, hr_patch_size=hr_patch_size,
         batch_size=batch_size,
-        augment="flips", train=_train(learning_rate, steps, validation_every, loss), seed=0,
+        augment="flips", train=train, seed=0, initial_weights=initial_weights, adversarial=adversarial,
     )
     return ZooRecipe(name, experiment, steps, **recipe)
 
@@ -134,6 +143,11 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
     _recipe("fsrcnn_x4", "fsrcnn", 4, 45_000, 5e-4, 20, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
             threads=2, notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
                   "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs)"),
+    _recipe("fsrcnn_gan_x4", "fsrcnn", 4, 1_500, 1e-4, 24, 8, 250, FSRCNN_OPTIONS, loss="l1",
+            initial_weights="fsrcnn_x4", adversarial=AdversarialConfig(), keep_best=False,
+            notes="ESRGAN's fine-tune of a PSNR model (L1 1e-2, relativistic adversarial 5e-3, feature 1) on "
+                  "fsrcnn_x4, with the discriminator's features in place of VGG's; 96-pixel crops, batches of "
+                  "8, Adam at 1e-4; the last weights are shipped (see sr_teach.adversarial, docs/zoo.md)"),
     _recipe("srcnn_x3", "srcnn", 3, 7_000, 5e-4, 17, 16, 500, SRCNN_OPTIONS,
             notes="SRCNN 9-5-5 with a residual skip; 51-pixel HR patches"),
     _recipe("srcnn_x2", "srcnn", 2, 4_000, 3e-4, 24, 16, 500, SRCNN_OPTIONS, finetune_from="srcnn_x3",
@@ -162,14 +176,12 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
             notes="JPEG artefact removal on gray photos, quality 10 to 40 drawn for each patch (Pillow's "
                   "encoder); 48-pixel patches hold whole 8 x 8 blocks from their corner, as whole images do; "
                   "dncnn_gray's recipe (chosen on denoising, not tried on JPEG separately)"),
-    _recipe("dncnn_color", "dncnn", 1, 2_500, 3e-4, 48, 32, 500, {}, num_channels=3, degradation=BLIND_NOISE,
-            save_every=500, threads=2, benchmarks=COLOUR_NOISE_TESTS,
-            notes="blind Gaussian denoising of colour photos (RGB), sigma 0 to 55, not clipped; planned for 4,500 "
-                  "steps, cut to 2,500 at step 1,217 for lack of session time (the cosine schedule was shortened "
-                  "there, so its learning rate dropped at that step). dncnn_gray's later recipe (batch norm, "
-                  "batches of 8, 1e-3, 13,000 steps, 22.8 min) validated lower at sigma 15, 25 and 50 (26.97, "
-                  "22.76, 17.09 against 28.58, 25.02, 19.56 dB), so these weights stay; both remove too little "
-                  "noise at high sigma (see docs/zoo.md)"),
+    _recipe("dncnn_color", "dncnn", 1, 3_400, 1e-3, 48, 8, 500, {**DNCNN_OPTIONS, "pixel_unshuffle": 1},
+            num_channels=3, degradation=BLIND_NOISE, save_every=500, benchmarks=COLOUR_NOISE_TESTS,
+            notes="blind Gaussian denoising of colour photos (RGB), sigma 0 to 55, not clipped; dncnn_gray's recipe "
+                  "but on full-size layers: folded into 12 channels, the colour network barely learned (+1.5 dB "
+                  "over its input after 300 steps, +6.5 dB unfolded; the first weights, folded, ended 2 dB over "
+                  "it); see docs/zoo.md"),
 )}
 
 
@@ -276,9 +288,10 @@ def measure(
 
 
 def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os.PathLike | None = None) -> Path:
-    """Write the best-on-validation weights, the recipe, the data and the measured results."""
+    """Write the best-on-validation weights (or the last: `keep_best`), the recipe, the data and the measured results."""
     trainer = experiment.trainer
-    trainer.restore_best_state()
+    if recipe.keep_best:
+        trainer.restore_best_state()
     model = experiment.model.cpu().eval()
     results = measure(model, recipe.scales, data_dir, benchmarks=recipe.benchmarks)
     extra = {
