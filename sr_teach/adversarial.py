@@ -1,18 +1,14 @@
 """Adversarial training, ESRGAN's way: a second network learns to tell photos from the model's
 outputs, and the model learns to fool it.
 
-A network trained on MSE or L1 predicts the average of every sharp image that shrinks to its input,
-and the average is blurred (lesson 14). A discriminator sees sharp texture in real photos and its
-absence in the average, so a generator that must fool it draws texture instead: plausible detail,
-not the true detail, at a cost in PSNR (Blau & Michaeli, "The Perception-Distortion Tradeoff", 2018).
-
-Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", ECCVW 2018
-(arXiv:1809.00219), fine-tunes a PSNR-trained network with
-    L_G = L_feature + lambda L_adversarial + eta L1     (lambda = 5e-3, eta = 1e-2),
-a relativistic average discriminator, and then blends the two networks' weights (network
-interpolation). Its feature loss compares VGG-19 features, which need ImageNet weights from the
-internet; here it compares the discriminator's own features (feature matching, Salimans et al.
-2016), which learn what tells real from generated, not what objects are.
+MSE or L1 training predicts the blurred average of every sharp image that shrinks to the input
+(lesson 14); a discriminator sees that the average lacks texture, so a generator that must fool it
+draws plausible detail, not the true one, at a cost in PSNR (Blau & Michaeli 2018). ESRGAN (Wang et
+al., ECCVW 2018, arXiv:1809.00219) fine-tunes a PSNR network with L_G = L_feature + lambda L_adv +
+eta L1 (lambda = 5e-3, eta = 1e-2), a relativistic average discriminator, then blends the two
+networks' weights. Its feature loss compares VGG-19 features (ImageNet weights from the internet);
+here it compares the discriminator's own (feature matching, Salimans et al. 2016), which learn what
+tells real from generated, not what objects are.
 """
 
 from __future__ import annotations
