@@ -120,7 +120,9 @@ def fft_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     The complex spectrum, not its magnitude: the magnitudes forget the phase, where the edges are (a
     shifted image has the same ones); the complex spectrum determines the image. L1, not L2: by
     Parseval the L2 would be MSE again; L1 counts each frequency's error alike, so the many faint high
-    frequencies a blurred output lacks add up. MIMO-UNet's loss (Cho et al. 2021, arXiv:2108.05054);
+    frequencies a blurred output lacks add up, while an error in few coefficients counts little: a
+    constant (brightness) error sits in one, the mean, and costs sqrt(H W) / M of what L1 charges.
+    MIMO-UNet's loss (Cho et al. 2021, arXiv:2108.05054);
     Fuoli et al. 2021 (arXiv:2106.00783) compare amplitudes and phases instead. rfft2 keeps the half
     of the spectrum that a real image does not repeat.
 
