@@ -2,9 +2,9 @@
 
 ESPCN x4 with the bicubic skip (`global_residual=True`, so every run starts as bicubic) is trained on
 T91 once per loss of `sr_teach.losses.LOSSES`, from the same seed: the same initial weights, the same
-batches, the same number of steps. "texture" is L1 + TEXTURE_WEIGHT x the random-feature texture loss;
-the weight makes the two terms equal on bicubic outputs of T91 training patches (printed below), so it
-is chosen on training data, never on Set5. Each run is then scored on Set5 x4 under the SR protocol
+batches, the same number of steps. "texture" is L1 + TEXTURE_WEIGHT (70) x the random-feature texture
+loss: 70 is, rounded, the weight at which the two terms are equal on bicubic outputs of T91 training
+patches (measured and printed below), so it is chosen on training data, never on Set5. Each run is then scored on Set5 x4 under the SR protocol
 (8-bit output, luma Y, border 4): PSNR, SSIM, MS-SSIM, GMSD (lower is better) and the no-reference NIQE
 (lower is better; the HR row gives the originals' own score). A figure of crops is saved for a look.
 

@@ -2,10 +2,10 @@
 
 Gatys, Ecker and Bethge 2015 (arXiv:1505.07376) describe a texture by the Gram matrices of a trained
 VGG-19's feature maps: how often each pair of features fires together, averaged over all positions, so
-*where* a pattern sits is forgotten and only its statistics remain. Ustyuzhaninov, Brendel, Gatys and
-Bethge ("What does it take to generate natural textures?", ICLR 2017, arXiv:1606.00021) found one layer
-of *random* multi-scale filters nearly as good. Here: seeded random 5 x 5 filters on a 3-level image
-pyramid, ReLU, Gram matrices. Not a perceptual loss (Johnson, Alahi and Fei-Fei 2016, arXiv:1603.08155):
+*where* a pattern sits is forgotten and only its statistics remain. Ustyuzhaninov et al. ("What does it
+take to generate natural textures?", ICLR 2017; first as arXiv:1606.00021) found one layer of *random*
+multi-scale filters nearly as good. Here: seeded random 5 x 5 filters on a 3-level undecimated pyramid,
+ReLU, Gram matrices. Not a perceptual loss (Johnson, Alahi and Fei-Fei 2016, arXiv:1603.08155):
 that compares feature maps of VGG trained on ImageNet (weights downloaded), position by position, whose
 deep features stand for object parts (an eye, fur, a letter). Random filters learned nothing: edges and
 blobs at three scales and how they co-occur, i.e. texture, never objects.
