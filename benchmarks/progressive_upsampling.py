@@ -5,7 +5,7 @@ x8 by default; one CPU thread, MSE, Adam at 1e-3, 16 LR patches of 16 x 16 pixel
 on Set5 under the SR protocol (LR from MATLAB's bicubic, Y channel, border = scale, 8-bit output).
 Set5 is only reported; nothing is chosen on it (no validation split: the last weights are scored).
 
-    SR_TEACH_DATA=../shared/datasets python benchmarks/progressive_upsampling.py [--seconds 60]
+    SR_TEACH_DATA=../shared/datasets python benchmarks/progressive_upsampling.py [--seconds 30]
 
 The one-shot network is ESPCN with the bicubic skip (global_residual, ReLU: the shipped ESPCNs'
 recipe): the course's post-upsampling reference, and the fairest at hand. It has about the size of
@@ -53,7 +53,7 @@ def milliseconds_per_image(model: torch.nn.Module, scale: int, data_dir: str | N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=60, help="training seconds per network and scale")
+    parser.add_argument("--seconds", type=float, default=30, help="training seconds per network and scale")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 8], choices=[2, 4, 8])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for training and timing")
     parser.add_argument("--data-dir", default=None, help="the folder holding T91 and Set5 (default: $SR_TEACH_DATA)")
