@@ -184,7 +184,7 @@ def test_dbpn_with_the_bicubic_skip_starts_as_matlab_bicubic(scale: int) -> None
 
 
 def test_published_and_counted_sizes() -> None:
-    # LapSRN x4 at the paper's size: 812K weights (Lai et al., TPAMI 2018, arXiv:1710.01992, Table 1's 812K)
+    # LapSRN x4 at the paper's size: 812K weights, as quoted by Lai et al., TPAMI 2018 (arXiv:1710.01992)
     model = LapSRN(scale=4, **LapSRN.PAPER)
     assert sum(p.numel() for name, p in model.named_parameters() if not name.endswith("bias")) == 812_768
     # DBPN counted by hand: features, T up and T - 1 down units of 3 layers (+ PReLU slopes), reconstruction
