@@ -93,12 +93,21 @@ def build(name: str, scale: int) -> nn.Module:
 
 
 def cases(names: list[str]) -> list[tuple[str, int]]:
-    """(model name, scale) pairs: x3 for pre models, x2, x3, x4 for post models."""
+    """(model name, scale) pairs: x3 for pre models, x2, x3, x4 for post models (those each can build:
+    LapSRN and DBPN enlarge by powers of two only)."""
     pairs = []
     for name in names:
-        scales = PRE_SCALES if build(name, 3).upsampling == "pre" else POST_SCALES
-        pairs += [(name, scale) for scale in scales]
+        scales = PRE_SCALES if MODELS[name].upsampling == "pre" else POST_SCALES
+        pairs += [(name, scale) for scale in scales if builds(name, scale)]
     return pairs
+
+
+def builds(name: str, scale: int) -> bool:
+    try:
+        build(name, scale)
+    except ValueError:
+        return False
+    return True
 
 
 def low_resolution_size(output_size: tuple[int, int], scale: int) -> tuple[int, int]:

@@ -398,7 +398,8 @@ def test_default_models_run(name: str) -> None:
     size = 12 if model.upsampling == "pre" else 4
     with torch.no_grad():
         output = model(torch.rand(1, 1, size, size))
-    assert output.shape == (1, 1, 12, 12)  # pre: same size; post: the default scale is 3
+    side = 12 if model.upsampling == "pre" else 4 * model.scale  # pre: same size; post: the default scale (3, or 4)
+    assert output.shape == (1, 1, side, side)
 
 
 def test_espcn_global_residual_starts_from_matlab_bicubic_and_learns() -> None:
