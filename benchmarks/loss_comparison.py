@@ -7,9 +7,11 @@ loss: 70 is, rounded, the weight at which the two terms are equal on bicubic out
 patches (measured and printed below), so it is chosen on training data, never on Set5. Each run is then scored on Set5 x4 under the SR protocol
 (8-bit output, luma Y, border 4): PSNR, SSIM, MS-SSIM, GMSD (lower is better) and the no-reference NIQE
 (lower is better; the HR row gives the originals' own score). A figure of crops is saved for a look.
+"adversarial" trains against a patch discriminator from the start (sr_teach.adversarial), not as a
+fine-tune: L1 + 1e-3 x relativistic GAN + 0.1 x the discriminator's features (fsrcnn_gan_x4's weights).
 
     SR_TEACH_DATA=/work/shared/datasets python benchmarks/loss_comparison.py [--steps 2000]
-        [--losses mse l1 ssim gradient fft texture] [--crops loss_comparison.png]
+        [--losses mse l1 ssim gradient fft texture adversarial] [--crops loss_comparison.png]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sr_teach.interpolation import resize  # noqa: E402
 from sr_teach.losses import LOSSES, l1_loss  # noqa: E402
 from sr_teach.metrics import gmsd, ms_ssim, niqe, psnr, ssim  # noqa: E402
 from sr_teach.texture_loss import TEXTURE_WEIGHT, texture_loss  # noqa: E402
+from sr_teach.tools.zoo import GAN_WEIGHTS  # noqa: E402
 from sr_teach.training import TrainConfig  # noqa: E402
 
 SCALE = 4
@@ -38,10 +41,14 @@ CROPS = {"butterfly": (90, 90, 72), "baby": (200, 240, 96)}  # name: (top, left,
 
 
 def make_experiment(loss: str, data_dir: str | None) -> Experiment:
+    """"adversarial" is L1 + relativistic GAN + discriminator-feature loss with fsrcnn_gan_x4's weights."""
+    adversarial = loss == "adversarial"
     return Experiment(ExperimentConfig(
         model="espcn", scale=SCALE, model_options={"global_residual": True},
         data=(str(dataset_folder("T91", data_dir)),), validation_fraction=0.0, patch_size=17, batch_size=16,
-        seed=0, train=TrainConfig(loss=loss, learning_rate=1e-3, validation_every=None, total_steps=10**7),
+        seed=0, adversarial=GAN_WEIGHTS if adversarial else None,
+        train=TrainConfig(loss="l1" if adversarial else loss, learning_rate=1e-3, validation_every=None,
+                          total_steps=10**7, divergence_factor=None if adversarial else 10.0),
     ))
 
 
@@ -68,8 +75,8 @@ def scores(sr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2000, help="training steps per loss")
-    parser.add_argument("--losses", nargs="+", default=["mse", "l1", "ssim", "gradient", "fft", "texture"],
-                        choices=list(LOSSES))
+    parser.add_argument("--losses", nargs="+", default=["mse", "l1", "ssim", "gradient", "fft", "texture", "adversarial"],
+                        choices=[*LOSSES, "adversarial"])
     parser.add_argument("--crops", default="loss_comparison.png", help="where to save the figure of crops")
     parser.add_argument("--data-dir", default=None)
     arguments = parser.parse_args()
