@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from sr_teach.metrics import _ssim_maps, check_same_shape  # SSIM's maps: the loss and the metric share them
+from sr_teach.metrics import check_same_shape, ssim_maps  # SSIM's maps: the loss and the metric share them
 from sr_teach.texture_loss import TEXTURE_WEIGHT, texture_loss
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -82,7 +82,7 @@ def ssim_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if min(prediction.shape[-2:]) < 11:
         raise ValueError(f"the SSIM loss needs images of at least 11 x 11 pixels (its window), got "
                          f"{tuple(prediction.shape[-2:])}")
-    ssim_map, _ = _ssim_maps(prediction * 255, target * 255)  # (B, C, H - 10, W - 10), on 0..255 as the metric
+    ssim_map, _ = ssim_maps(prediction * 255, target * 255)  # (B, C, H - 10, W - 10), on 0..255 as the metric
     return 1 - ssim_map.mean()
 
 

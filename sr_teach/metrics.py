@@ -109,11 +109,11 @@ def ssim(
     x, y = prepare_pair(prediction, target, crop_border, y_channel, round_to_8bit, peak=255.0)
     if min(x.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11 x 11 pixels, got {tuple(x.shape[-2:])}")
-    ssim_map, _ = _ssim_maps(x, y)
+    ssim_map, _ = ssim_maps(x, y)
     return ssim_map.mean(dim=(1, 2, 3)).float()
 
 
-def _ssim_maps(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def ssim_maps(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """SSIM and its contrast-structure part (the second factor) at every 'valid' 11 x 11 window,
     for (B, C, H, W) images on 0..255: two maps of shape (B, C, H - 10, W - 10)."""
     channels = x.shape[1]
@@ -164,10 +164,10 @@ def ms_ssim(
                          f"(11 x 11 at the 5th scale), got {tuple(x.shape[-2:])}; use ssim for smaller images")
     result = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
     for weight in MS_SSIM_WEIGHTS[:-1]:  # the 4 finer scales: contrast-structure only
-        _, contrast_structure = _ssim_maps(x, y)
+        _, contrast_structure = ssim_maps(x, y)
         result = result * contrast_structure.mean(dim=(1, 2, 3)) ** weight
         x, y = _halve(x, mirror=True), _halve(y, mirror=True)
-    ssim_map, _ = _ssim_maps(x, y)  # the coarsest scale: the whole SSIM
+    ssim_map, _ = ssim_maps(x, y)  # the coarsest scale: the whole SSIM
     return (result * ssim_map.mean(dim=(1, 2, 3)) ** MS_SSIM_WEIGHTS[-1]).float()
 
 
