@@ -76,13 +76,11 @@ class InterpolationExplorer:
 
     def plot(self, alpha: float | None = None, width: float = 4.5, height: float = 3.5, dpi: int = 80) -> bytes:
         """The plane as PNG bytes: every blend measured so far, the chosen one ringed, the originals' NIQE."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        from matplotlib import pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: drawing here must not touch the notebook's backend
 
         points = sorted(self.points.values(), key=lambda point: point.alpha)
-        figure, axis = plt.subplots(figsize=(width, height), dpi=dpi)
+        figure = Figure(figsize=(width, height), dpi=dpi)
+        axis = figure.subplots()
         axis.plot([point.niqe for point in points], [point.psnr for point in points], "o-", color="tab:blue")
         for point in points:
             axis.annotate(f"{point.alpha:g}", (point.niqe, point.psnr), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -96,7 +94,6 @@ class InterpolationExplorer:
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
-        plt.close(figure)
         return buffer.getvalue()
 
 
