@@ -100,9 +100,12 @@ class AdversarialLoss:
 
         pixel_weight L_pixel + adversarial_weight L_G + feature_weight mean_k |D_k(output) - D_k(photo)|_1.
 
-    L_pixel is L1 unless told (ESRGAN's). Give it to the Trainer as `loss_function`: the generator's step is the Trainer's, unchanged. The
-    parts of the last call are in `last_parts`, every call's in `history` (for plots).
+    L_pixel is L1 unless told (ESRGAN's). Give it to the Trainer as `loss_function`: the generator's
+    step is the Trainer's, unchanged. The parts of the last call are in `last_parts`, every call's in
+    `history` (for plots; read back from the device only when asked, as the Trainer reads its loss).
     """
+
+    PARTS = ("discriminator", "adversarial", "feature", "pixel")
 
     def __init__(self, config: AdversarialConfig | None = None, num_channels: int = 1,
                  pixel_loss: LossFunction = l1_loss) -> None:
@@ -112,32 +115,45 @@ class AdversarialLoss:
             self.discriminator = PatchDiscriminator(num_channels, self.config.discriminator_features)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.config.discriminator_learning_rate,
                                           betas=(0.9, 0.99))
-        self.history: dict[str, list[float]] = {name: [] for name in ("discriminator", "adversarial", "feature", "pixel")}
+        self._history: dict[str, list[float]] = {name: [] for name in self.PARTS}
+        self._unread: list[torch.Tensor] = []  # (4,) parts of each call since `history` was last read
         self.last_parts: dict[str, torch.Tensor] = {}
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """part name -> its value at every call so far."""
+        if self._unread:
+            columns = torch.stack(self._unread).T.tolist()  # one wait for the device, not one per step
+            for name, values in zip(self.PARTS, columns):
+                self._history[name].extend(values)
+            self._unread = []
+        return self._history
 
     def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if prediction.shape != target.shape:
             raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} "
                              f"and {tuple(target.shape)}")
-        self.discriminator.to(prediction.device).train()
+        if self.optimizer.param_groups[0]["params"][0].device != prediction.device:  # once, on the first call
+            self.discriminator.to(prediction.device)
+        self.discriminator.train()  # spectral norm refines its estimate only in training mode
         # 1. The discriminator's step: photos against the outputs as they are now (no gradient to the generator).
-        real_logits, real_features = self.discriminator(target)
+        real_logits, _ = self.discriminator(target)
         fake_logits, _ = self.discriminator(prediction.detach())
         discriminator_loss, _ = relativistic_losses(real_logits, fake_logits)
         self.optimizer.zero_grad(set_to_none=True)
         discriminator_loss.backward()
         self.optimizer.step()
         # 2. The generator's loss, judged by the updated discriminator (its gradients reach the generator only).
-        real_logits, real_features = self.discriminator(target)
+        with torch.no_grad():  # the photos' side is a fixed reference now: no graph
+            real_logits, real_features = self.discriminator(target)
         fake_logits, fake_features = self.discriminator(prediction)
-        _, adversarial = relativistic_losses(real_logits.detach(), fake_logits)
-        feature = torch.stack([F.l1_loss(fake, real.detach()) for fake, real in zip(fake_features, real_features)]).mean()
+        _, adversarial = relativistic_losses(real_logits, fake_logits)
+        feature = torch.stack([F.l1_loss(fake, real) for fake, real in zip(fake_features, real_features)]).mean()
         pixel = self.pixel_loss(prediction, target)
         config = self.config
         self.last_parts = {"discriminator": discriminator_loss.detach(), "adversarial": adversarial.detach(),
                            "feature": feature.detach(), "pixel": pixel.detach()}
-        for name, value in self.last_parts.items():
-            self.history[name].append(float(value))
+        self._unread.append(torch.stack(list(self.last_parts.values())))
         return config.pixel_weight * pixel + config.adversarial_weight * adversarial + config.feature_weight * feature
 
     def state_dict(self) -> dict[str, object]:
@@ -148,7 +164,8 @@ class AdversarialLoss:
     def load_state_dict(self, state: Mapping[str, object]) -> None:
         self.discriminator.load_state_dict(state["discriminator"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.history = {name: list(values) for name, values in state["history"].items()}
+        self._history = {name: list(values) for name, values in state["history"].items()}
+        self._unread = []
 
 
 def interpolate_weights(
