@@ -53,13 +53,17 @@ class InterpolationExplorer:
         self.pairs, self.border = list(pairs), border
         self._blend = copy.deepcopy(psnr_model)  # one network, its weights rewritten for each alpha
         self.points: dict[float, PlanePoint] = {}
+        self._outputs: dict[float, list[torch.Tensor]] = {}  # alpha -> the blend's outputs, for the view
         self.original_niqe = float(torch.stack([niqe(hr, crop_border=border) for _, hr in self.pairs]).mean())
 
     @torch.no_grad()
     def outputs(self, alpha: float) -> list[torch.Tensor]:
-        """The blended network's output for each pair's LR image, (C, H, W) in [0, 1]."""
-        model = interpolated_model(self.psnr_model, self.gan_model, alpha, into=self._blend)
-        return [model(lr_image[None]).clamp(0, 1)[0] for lr_image, _ in self.pairs]
+        """The blended network's output for each pair's LR image, (C, H, W) in [0, 1] (made once per alpha)."""
+        alpha = round(float(alpha), 3)
+        if alpha not in self._outputs:
+            model = interpolated_model(self.psnr_model, self.gan_model, alpha, into=self._blend)
+            self._outputs[alpha] = [model(lr_image[None]).clamp(0, 1)[0] for lr_image, _ in self.pairs]
+        return self._outputs[alpha]
 
     def measure(self, alpha: float) -> PlanePoint:
         """The blend's mean PSNR and NIQE (measured once per alpha, then remembered)."""
