@@ -48,7 +48,7 @@ def make_experiment(loss: str, data_dir: str | None) -> Experiment:
         data=(str(dataset_folder("T91", data_dir)),), validation_fraction=0.0, patch_size=17, batch_size=16,
         seed=0, adversarial=GAN_WEIGHTS if adversarial else None,
         train=TrainConfig(loss="l1" if adversarial else loss, learning_rate=1e-3, validation_every=None,
-                          total_steps=10**7, divergence_factor=None if adversarial else 10.0),
+                          total_steps=10**7),
     ))
 
 

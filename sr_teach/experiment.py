@@ -164,11 +164,14 @@ class Experiment:
                 luma=config.luma,
             )
         ]
-        adversarial = config.adversarial and AdversarialLoss(config.adversarial, config.num_channels,
-                                                             pixel_loss=get_loss(config.train.loss))
+        train, adversarial = replace(config.train), None
+        if config.adversarial is not None:  # the discriminator's loss object; train.loss is its pixel part
+            adversarial = AdversarialLoss(config.adversarial, config.num_channels, pixel_loss=get_loss(config.train.loss))
+            # The generator's loss rises and falls as the discriminator learns: only NaN/inf is divergence.
+            train = replace(train, divergence_factor=None)
         self.trainer = Trainer(
-            self.model, self.sampler, replace(config.train), validation_pairs=validation_pairs,
-            validation_border=max(config.scales), callbacks=callbacks, loss_function=adversarial or None,
+            self.model, self.sampler, train, validation_pairs=validation_pairs,
+            validation_border=max(config.scales), callbacks=callbacks, loss_function=adversarial,
         )
 
     def train(self, steps: int | None = None, seconds: float | None = None, progress: bool = False) -> History:

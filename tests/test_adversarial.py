@@ -112,13 +112,13 @@ def gan_config(folder: Path) -> ExperimentConfig:
     return ExperimentConfig(
         model="fsrcnn", scale=4, model_options=FSRCNN_OPTIONS, data=(str(folder),), patch_size=8, batch_size=2,
         validation_fraction=0.25, initial_weights="fsrcnn_x4", adversarial=AdversarialConfig(discriminator_features=4),
-        train=TrainConfig(learning_rate=1e-4, loss="l1", total_steps=20, validation_every=None, log_every=1,
-                          divergence_factor=None),
+        train=TrainConfig(learning_rate=1e-4, loss="l1", total_steps=20, validation_every=None, log_every=1),
     )
 
 
 def test_a_gan_fine_tune_starts_from_shipped_weights_and_resumes_exactly(photo_folder: Path, tmp_path: Path) -> None:
     experiment = Experiment(gan_config(photo_folder))
+    assert experiment.trainer.config.divergence_factor is None  # a GAN's loss swings: only NaN/inf stops it
     shipped = load_pretrained("fsrcnn", scale=4).state_dict()
     assert all(torch.equal(value, shipped[name]) for name, value in experiment.model.state_dict().items())
     experiment.train(steps=2)

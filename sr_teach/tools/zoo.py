@@ -100,15 +100,13 @@ def _recipe(
     degradation: DegradationConfig | None = None, initial_weights: str | None = None,
     adversarial: AdversarialConfig | None = None, **recipe: Any,
 ) -> ZooRecipe:
-    train = _train(learning_rate, steps, validation_every, loss)
-    if adversarial:  # the generator's loss rises and falls as the discriminator learns: only NaN is divergence
-        train = replace(train, divergence_factor=None)
     experiment = ExperimentConfig(
         model=model, scale=scale, extra_scales=extra_scales, num_channels=num_channels, luma=luma,
         degradation=degradation or DegradationConfig(), model_options=model_options,
         validation_fraction=0.1, validation_max_size=256, patch_size=patch_size, hr_patch_size=hr_patch_size,
         batch_size=batch_size,
-        augment="flips", train=train, seed=0, initial_weights=initial_weights, adversarial=adversarial,
+        augment="flips", train=_train(learning_rate, steps, validation_every, loss), seed=0,
+        initial_weights=initial_weights, adversarial=adversarial,
     )
     return ZooRecipe(name, experiment, steps, **recipe)
 
