@@ -30,7 +30,7 @@ from sr_teach.images import rgb_to_luma  # noqa: E402
 from sr_teach.inference import upscale  # noqa: E402
 from sr_teach.interpolation import resize  # noqa: E402
 from sr_teach.losses import LOSSES, l1_loss  # noqa: E402
-from sr_teach.metrics import gmsd, ms_ssim, niqe, psnr, ssim  # noqa: E402
+from sr_teach.metrics import quality_scores  # noqa: E402
 from sr_teach.texture_loss import TEXTURE_WEIGHT, texture_loss  # noqa: E402
 from sr_teach.tools.zoo import GAN_WEIGHTS  # noqa: E402
 from sr_teach.training import TrainConfig  # noqa: E402
@@ -64,12 +64,8 @@ def balancing_weight(experiment: Experiment, batches: int = 50) -> float:
 
 
 def scores(sr_image: torch.Tensor, hr_image: torch.Tensor) -> dict[str, float]:
-    """The five metrics of one (C, H, W) image under the SR protocol."""
-    pair = (sr_image[None], hr_image[None])
-    options = {"crop_border": SCALE, "y_channel": True, "round_to_8bit": True}
-    return {"PSNR": float(psnr(*pair, **options)), "SSIM": float(ssim(*pair, **options)),
-            "MS-SSIM": float(ms_ssim(*pair, **options)), "GMSD": float(gmsd(*pair, **options)),
-            "NIQE": float(niqe(sr_image, crop_border=SCALE))}
+    """The five metrics of one (C, H, W) image under the SR protocol (Y, 8-bit, border = scale)."""
+    return quality_scores(sr_image, hr_image, crop_border=SCALE)
 
 
 def main() -> None:

@@ -236,6 +236,22 @@ def niqe(image: torch.Tensor, crop_border: int = 0, y_channel: bool = True, roun
     return values if image.dim() == 4 else values[0]
 
 
+# The scores a lesson or a benchmark sets side by side, and whether a higher score is better.
+HIGHER_IS_BETTER: dict[str, bool] = {"PSNR": True, "SSIM": True, "MS-SSIM": True, "GMSD": False, "NIQE": False}
+
+
+def quality_scores(image: torch.Tensor, reference: torch.Tensor, crop_border: int = 0, y_channel: bool = True,
+                   round_to_8bit: bool = True) -> dict[str, float]:
+    """Every score of HIGHER_IS_BETTER for one (C, H, W) image under one protocol: PSNR, SSIM, MS-SSIM
+    and GMSD against `reference`, NIQE of the image alone. MS-SSIM needs 176 pixels a side after the
+    border is cut, NIQE two 96 x 96 blocks."""
+    pair, protocol = (image[None], reference[None]), {"crop_border": crop_border, "y_channel": y_channel,
+                                                      "round_to_8bit": round_to_8bit}
+    return {"PSNR": float(psnr(*pair, **protocol)[0]), "SSIM": float(ssim(*pair, **protocol)[0]),
+            "MS-SSIM": float(ms_ssim(*pair, **protocol)[0]), "GMSD": float(gmsd(*pair, **protocol)[0]),
+            "NIQE": float(niqe(image, **protocol))}
+
+
 def checkerboard_strength(prediction: torch.Tensor, target: torch.Tensor, scale: int, border: int | None = None) -> float:
     """How strongly an upsampler's output repeats a scale x scale pattern, in 8-bit gray levels.
 

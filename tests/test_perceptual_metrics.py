@@ -12,7 +12,7 @@ import torch
 from sr_teach.degradations import downscale, gaussian_blur, gaussian_noise
 from sr_teach.images import load_image, load_sample
 from sr_teach.interpolation import resize
-from sr_teach.metrics import MS_SSIM_WEIGHTS, _halve, gmsd, ms_ssim, niqe, prepare
+from sr_teach.metrics import HIGHER_IS_BETTER, MS_SSIM_WEIGHTS, _halve, gmsd, ms_ssim, niqe, prepare, psnr, quality_scores, ssim
 from sr_teach.niqe import MODEL_FOLDER, fit_aggd, niqe_of_gray, pristine_model
 
 
@@ -201,3 +201,17 @@ def test_niqe_bad_input() -> None:
         niqe(torch.rand(200, 200))
     with pytest.raises(ValueError, match="two 96 x 96 blocks"):
         niqe_of_gray(torch.rand(1, 200, 200))
+
+
+def test_quality_scores_are_each_metric_under_one_protocol() -> None:
+    generator = torch.Generator().manual_seed(3)
+    reference = torch.rand(3, 200, 200, generator=generator)
+    image = (reference + 0.05 * torch.randn(3, 200, 200, generator=generator)).clamp(0, 1)
+    protocol = {"crop_border": 4, "y_channel": True, "round_to_8bit": True}
+    scores = quality_scores(image, reference, **protocol)
+    assert list(scores) == list(HIGHER_IS_BETTER)
+    pair = (image[None], reference[None])
+    expected = {"PSNR": psnr(*pair, **protocol), "SSIM": ssim(*pair, **protocol), "MS-SSIM": ms_ssim(*pair, **protocol),
+                "GMSD": gmsd(*pair, **protocol), "NIQE": niqe(image, **protocol)}
+    for name, value in expected.items():
+        assert scores[name] == pytest.approx(float(value.reshape(-1)[0]), abs=1e-12), name

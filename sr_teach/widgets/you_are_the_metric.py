@@ -20,14 +20,10 @@ from typing import Any
 
 import torch
 
-from sr_teach.metrics import gmsd, ms_ssim, niqe, psnr, ssim
+from sr_teach.metrics import HIGHER_IS_BETTER, quality_scores
 from sr_teach.widgets.pictures import WidgetView, encode_image, image_widget
 
 CHOICES = ("left", "right", "same")
-
-# The metrics compared with the picks, and whether a higher score is better. All are measured on the
-# 8-bit luma Y, as the published tables; NIQE looks at the crop alone, the others compare it with the original.
-HIGHER_IS_BETTER: dict[str, bool] = {"PSNR": True, "SSIM": True, "MS-SSIM": True, "GMSD": False, "NIQE": False}
 
 
 @dataclass(frozen=True)
@@ -41,19 +37,10 @@ class Pick:
 
 
 def metric_scores(crops: Mapping[str, torch.Tensor], reference: torch.Tensor) -> dict[str, dict[str, float]]:
-    """metric name -> crop name -> score, for every metric of HIGHER_IS_BETTER; crops and reference
-    (C, H, W) in [0, 1], measured on the 8-bit Y. MS-SSIM needs 176 pixels a side, NIQE two 96 x 96
-    blocks: 176 x 192 is the smallest crop all five accept."""
-    options = {"y_channel": True, "round_to_8bit": True}
-    scores: dict[str, dict[str, float]] = {name: {} for name in HIGHER_IS_BETTER}
-    for name, crop in crops.items():
-        pair = (crop[None], reference[None])  # (1, C, H, W) each
-        scores["PSNR"][name] = float(psnr(*pair, **options)[0])
-        scores["SSIM"][name] = float(ssim(*pair, **options)[0])
-        scores["MS-SSIM"][name] = float(ms_ssim(*pair, **options)[0])
-        scores["GMSD"][name] = float(gmsd(*pair, **options)[0])
-        scores["NIQE"][name] = float(niqe(crop[None], **options)[0])
-    return scores
+    """metric name -> crop name -> score (`sr_teach.metrics.quality_scores` on the 8-bit Y, no border);
+    crops and reference (C, H, W) in [0, 1]. 176 x 192 is the smallest crop all five metrics accept."""
+    by_crop = {name: quality_scores(crop, reference) for name, crop in crops.items()}
+    return {metric: {name: scores[metric] for name, scores in by_crop.items()} for metric in HIGHER_IS_BETTER}
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:
