@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from sr_teach import distributed
 from sr_teach.losses import LossFunction, l1_loss
 
 
@@ -142,6 +143,7 @@ class AdversarialLoss:
         discriminator_loss, _ = relativistic_losses(real_logits, fake_logits)
         self.optimizer.zero_grad(set_to_none=True)
         discriminator_loss.backward()
+        distributed.average_gradients(self.discriminator.parameters())  # under torchrun: one step for all ranks
         self.optimizer.step()
         # 2. The generator's loss, judged by the updated discriminator (its gradients reach the generator only).
         with torch.no_grad():  # the photos' side is a fixed reference now: no graph

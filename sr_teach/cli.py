@@ -22,6 +22,7 @@ from PIL import Image
 from sr_teach import __version__
 from sr_teach.datasets import available_datasets, resolve_data_dir
 from sr_teach.device import DeviceNotAvailableError, pick_device
+from sr_teach.distributed import launched
 from sr_teach.tools.download import DownloadError
 from sr_teach.images import MAX_PIXELS_VARIABLE, ImageError
 from sr_teach.interpolation import METHODS
@@ -320,13 +321,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved_limit = os.environ.get(MAX_PIXELS_VARIABLE)
     if getattr(arguments, "max_pixels", None) is not None:
         os.environ[MAX_PIXELS_VARIABLE] = str(arguments.max_pixels)  # read by sr_teach.images.check_pixels
+    command = f"sr-teach {arguments.command}" + (f" (rank {os.environ.get('RANK')})" if launched() else "")
     try:
         status = arguments.run(arguments) or 0
     except (CommandError, DeviceNotAvailableError, DownloadError, ImageError, ImportError, OSError, ValueError) as error:
-        print(f"sr-teach {arguments.command}: error: {error}", file=sys.stderr)
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return 1
+    except RuntimeError as error:  # under torchrun: another process failed (its own message is above), so this one stops
+        if not launched():
+            raise
+        print(f"{command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"sr-teach {arguments.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
+        print(f"{command}: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
     finally:  # main() may run inside a notebook or a test: leave the environment as it was
         if saved_limit is None:

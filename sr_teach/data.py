@@ -237,6 +237,8 @@ class PatchSampler:
     applied after shrinking, to both patches; except "nearest" at even scales, which keeps one of
     the two middle HR pixels of a block, so there the HR is flipped first. Without value jitter or
     free rotation, each whole photo is shrunk once and aligned pairs are cut from the two (faster).
+    With `shard=(r, n)`, for one of n training processes (`sr_teach.distributed`), every process draws the
+    choices of the whole batch and makes only its r-th share: together they make the batch one process would.
 
     >>> from sr_teach.datasets import find_images
     >>> from sr_teach.images import data_folder
@@ -245,8 +247,13 @@ class PatchSampler:
     [(4, 1, 8, 8), (4, 1, 16, 16)]
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], config: DataConfig) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike], config: DataConfig, shard: tuple[int, int] = (0, 1)) -> None:
         self.config = config
+        rank, count = shard  # (this process, how many): each of several training processes makes its share
+        if count < 1 or not 0 <= rank < count or config.batch_size % count:
+            raise ValueError(f"a batch of {config.batch_size} patches cannot be split into {count} equal shares "
+                             f"(shard {shard}): choose a batch size divisible by the number of processes")
+        self.shard = shard
         largest_scale = max(config.scales, key=lambda scale: config.lr_patch_size(scale) * scale)
         self.margin = {scale: margin_for(scale, config.degradation.blur_sigma) for scale in config.scales}
         lr_patch = config.lr_patch_size(largest_scale)
@@ -260,6 +267,12 @@ class PatchSampler:
             [Path(path) for path in paths], config.num_channels, min_size, why, luma=config.luma
         )
         self._generator = torch.Generator().manual_seed(config.seed)
+        # Noise, JPEG qualities and damage come from a generator of their own, one seed per patch: the
+        # patches are those of the clean task, and each is spoilt alike whichever process makes it.
+        self._corruption_generator = torch.Generator().manual_seed(config.seed + 1)
+        degradation = config.degradation
+        self.draws_corruption = degradation.noise_sigma != 0 or degradation.jpeg_quality is not None or (
+            degradation.damage is not None)
         # Flip after shrinking (cheaper: smaller patches, and the shortcut) where it gives the same LR.
         self.flips_after_shrink = config.degradation.method != "nearest" or all(s % 2 for s in config.scales)
         # Shrink whole photos once when patches of them equal the patches of the shrunk photo.
@@ -276,7 +289,12 @@ class PatchSampler:
         """The next (input, target) batch: one scale, then a photo, a position and augmentations per patch."""
         config, generator = self.config, self._generator
         scale = config.scales[int(torch.randint(len(config.scales), (1,), generator=generator))]
-        draws = [self._draw_patch() for _ in range(config.batch_size)]
+        draws = [self._draw_patch() for _ in range(config.batch_size)]  # the whole batch's, on every process
+        seeds = torch.randint(2**62, (config.batch_size,), generator=self._corruption_generator).tolist() \
+            if self.draws_corruption else []
+        rank, count = self.shard
+        mine = slice(rank * config.batch_size // count, (rank + 1) * config.batch_size // count)
+        draws, seeds = draws[mine], seeds[mine]  # the share of the batch this process makes
         if self.shrinks_whole_images:
             pairs = [self._cut_from_shrunk_image(draw, scale) for draw in draws]
         else:
@@ -288,7 +306,11 @@ class PatchSampler:
             ]
         lr_patches = torch.stack([lr for lr, _ in pairs])  # (B, C, p, p)
         hr_patches = torch.stack([hr for _, hr in pairs])  # (B, C, p s, p s)
-        lr_patches = corrupt(lr_patches, config.degradation, generator)  # noise, JPEG: as they come
+        if self.draws_corruption:  # noise, JPEG, damage: each patch its own, whichever process makes it
+            lr_patches = torch.cat([corrupt(lr[None], config.degradation, torch.Generator().manual_seed(seed))
+                                    for lr, seed in zip(lr_patches, seeds)])
+        else:
+            lr_patches = corrupt(lr_patches, config.degradation)  # nothing random: a gray input, a mask channel
         if config.pre_upsample:
             # (B, C, p, p) -> (B, C, p s, p s)
             lr_patches = resize(lr_patches, size=tuple(hr_patches.shape[-2:]), method="bicubic")
@@ -296,11 +318,13 @@ class PatchSampler:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Where the random draws stand, so a resumed training run gets the same next batches."""
-        return {"generator": self._generator.get_state()}
+        return {"generator": self._generator.get_state(), "corruption": self._corruption_generator.get_state()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Continue drawing from the position saved by `state_dict`."""
         self._generator.set_state(state["generator"])
+        if "corruption" in state:  # (absent from runs saved before it existed)
+            self._corruption_generator.set_state(state["corruption"])
 
     # -- making one batch --
 

@@ -7,7 +7,8 @@ the way a paper describes a run: "ESPCN at x3 on 91 images, 17-pixel LR patches,
     history = experiment.train(seconds=60)
     experiment.save("espcn_x3.pt")
 
-The command line's `sr-teach train`, the lessons and the model zoo all use it.
+The command line's `sr-teach train`, the lessons and the model zoo all use it. Started by torchrun,
+each process makes its share of every batch and rank 0 writes the checkpoint (`sr_teach.distributed`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 
+from sr_teach import distributed
 from sr_teach.adversarial import AdversarialConfig, AdversarialLoss
 from sr_teach.augmentation import AugmentConfig
 from sr_teach.checkpoints import load_checkpoint, save_checkpoint
@@ -120,6 +122,7 @@ class Experiment:
         if config.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {config.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
         self.config = config
+        distributed.start(config.train.device)  # under torchrun: join the other processes (else nothing)
         with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's random state stays as it was
             torch.manual_seed(config.seed)
             # the inputs that differ from the output: gray in for colour out, a mask beside the image
@@ -147,7 +150,7 @@ class Experiment:
             scales=config.scales, patch_size=config.patch_size, hr_patch_size=config.hr_patch_size,
             batch_size=config.batch_size, num_channels=config.num_channels, luma=config.luma, pre_upsample=pre_upsample,
             degradation=config.degradation, augment=AUGMENTATIONS[config.augment], seed=config.seed,
-        ))
+        ), shard=(distributed.rank(), distributed.world_size()))
         # A damage drawn on a whole held-out photo would be as large as a fraction of the photo:
         # draw it per training-patch-sized tile instead, as training saw it.
         degradation = config.degradation
@@ -195,20 +198,23 @@ class Experiment:
         """Write a checkpoint: the best-on-validation weights (or the latest), the recipe, and the
         full trainer state so `resume` can continue the run exactly."""
         trainer = self.trainer
-        extra = {
-            "experiment": {**self.config.to_dict(), "train": trainer.config.to_dict()},
-            "scales": list(self.config.scales),
-            "training_images": [path.name for path in self.train_paths],
-            "validation_images": [path.name for path in self.validation_paths],
-            "best_validation_psnr": trainer.best_validation_psnr if trainer.best_state else None,
-            "best_validation_step": trainer.best_validation_step,
-        }
-        weights = trainer.best_state if (use_best and trainer.best_state) else None
-        return save_checkpoint(
-            path, self.model, trainer.history, trainer.config, extra,
-            scale=self.config.scale, model_name=self.config.model, state_dict=weights,
-            trainer_state=trainer.state_dict(), overwrite=overwrite,
-        )
+        if distributed.is_main():  # of several processes, rank 0 writes; the others wait until the file is there
+            extra = {
+                "experiment": {**self.config.to_dict(), "train": trainer.config.to_dict()},
+                "scales": list(self.config.scales),
+                "training_images": [path.name for path in self.train_paths],
+                "validation_images": [path.name for path in self.validation_paths],
+                "best_validation_psnr": trainer.best_validation_psnr if trainer.best_state else None,
+                "best_validation_step": trainer.best_validation_step,
+            }
+            weights = trainer.best_state if (use_best and trainer.best_state) else None
+            path = save_checkpoint(
+                path, self.model, trainer.history, trainer.config, extra,
+                scale=self.config.scale, model_name=self.config.model, state_dict=weights,
+                trainer_state=trainer.state_dict(), overwrite=overwrite,
+            )
+        distributed.barrier()
+        return Path(path)
 
     @classmethod
     def resume(cls, path: str | os.PathLike, callbacks: Iterable[Any] = (), **train_changes: Any) -> Experiment:

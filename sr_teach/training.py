@@ -8,7 +8,8 @@
 the best. Its guards (a diverging loss, Ctrl-C and SIGTERM, mixed precision) live in
 `sr_teach.guards`; `state_dict` holds a run for an exact resume and `sr_teach.checkpoints` writes
 it to a file. The trainer counts steps, not epochs, and knows nothing about SR: it reports through
-`History` (plain lists) and callbacks, after minGPT's trainer.
+`History` (plain lists) and callbacks, after minGPT's trainer. Under torchrun the same loop runs in
+every process, the model wrapped for DistributedDataParallel (`sr_teach.distributed`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sr_teach.device import pick_device
+from sr_teach import distributed
 from sr_teach.guards import DivergenceGuard, StopSignals, copy_weights, mixed_precision_dtype
 from sr_teach.losses import get_loss
 from sr_teach.metrics import psnr
@@ -219,6 +220,8 @@ class Trainer:
     validation_y_channel: measure colour images on luma Y, as the published tables do.
     callbacks: objects with some of Callback's on_<event> methods.
     loss_function: instead of config.loss, a loss object (with state_dict, saved with the run).
+    One of several processes (torchrun): each gets its share of every batch from `sampler`, the gradients
+    are averaged, the processes stop together, and only rank 0 validates and keeps the best weights.
     """
 
     def __init__(
@@ -236,10 +239,11 @@ class Trainer:
         self.config = config if config is not None else TrainConfig()
         if self.config.seed is not None:
             torch.manual_seed(self.config.seed)
-        self.device = pick_device(self.config.device)
+        self.device = distributed.start(self.config.device)  # under torchrun, this rank's device; else pick_device's
         self.model = model.to(self.device)
+        self.network = distributed.wrap(self.model, self.device)  # what the step runs: the model, or DDP around it
         self.sampler, self._batches = sampler, None
-        self.validation_pairs = list(validation_pairs or [])
+        self.validation_pairs = list(validation_pairs or []) if distributed.is_main() else []
         self.validation_border, self.validation_y_channel = validation_border, validation_y_channel
         self.callbacks = list(callbacks)
         # A loss with trained parts of its own (a GAN's discriminator) comes as an object; else by config.
@@ -275,10 +279,10 @@ class Trainer:
         self._start_timing(seconds, progress, last_step)
         self._emit("train_start", None)
         with StopSignals(self):  # Ctrl-C or SIGTERM: stop after this step, keeping everything
-            while self.step < last_step and not self.stop_requested and not self._out_of_time():
+            while self.step < last_step and not self._stopping():
                 input_batch, target_batch = self._next_batch()  # (B, C, h, w), (B, C, H, W)
                 with self.autocast:
-                    prediction = self.model(input_batch)  # (B, C, H, W)
+                    prediction = self.network(input_batch)  # (B, C, H, W)
                 loss = self.loss_function(prediction.float(), target_batch)
                 learning_rate = learning_rate_at(self.step, config)
                 self._losses.append((self.step + 1, loss.detach(), learning_rate, self._elapsed()))
@@ -327,13 +331,25 @@ class Trainer:
         self._deadline = self._started + seconds if seconds is not None else math.inf
         self._seconds_before = self.training_seconds
         self._bar = None
-        if progress:
+        if progress and distributed.is_main():
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=max(0, last_step - self.step), unit="step")
 
     def _elapsed(self) -> float:
         return self._seconds_before + time.perf_counter() - self._started
+
+    def _stopping(self) -> bool:
+        """Whether to end the loop now: asked to stop, or out of time. Several processes must stop at the same
+        step, so they decide together at each log point, where they wait for one another anyway."""
+        stopping = self.stop_requested or self._out_of_time()
+        if not distributed.active():
+            return stopping
+        if self.step % self.config.log_every:
+            return False
+        if distributed.any_rank(stopping, self.device) and not stopping:
+            self.stop("stopped", "another process stopped the run")
+        return self.stop_requested
 
     def _out_of_time(self) -> bool:
         if time.perf_counter() < self._deadline:
@@ -347,7 +363,8 @@ class Trainer:
         True if all is well; False after a divergence (the guard has put good weights back)."""
         steps, loss_tensors, learning_rates, wall_times = zip(*self._losses)
         self._losses = []
-        losses = torch.stack(loss_tensors).tolist()  # the one wait for the device per log_every steps
+        # the one wait for the device per log_every steps; several processes all judge their mean loss
+        losses = distributed.mean_over_ranks(torch.stack(loss_tensors)).tolist()
         history = self.history
         history.step.extend(steps)
         history.loss.extend(losses)

@@ -138,7 +138,7 @@ def test_scale_one_with_noise_trains_a_denoiser(photo_folder: Path, model: str) 
     ))
     noisy_input = experiment.bicubic_psnr()
     assert 19 < noisy_input < 22  # 20 log10(255 / 25) = 20.2 dB, a little more where clipping helps
-    experiment.train(steps=80)
+    experiment.train(steps=150)  # at 80 steps FSRCNN was +1.1 dB with one noise draw and +6 with others
     assert experiment.trainer.evaluate() > noisy_input + 2  # removing noise is learned in a few steps
 
     image = load_sample("camera")[:, :40, :50]

@@ -2,6 +2,7 @@
 
 A run is an `ExperimentConfig` built from the options; `--resume` continues a checkpoint exactly and
 refuses options that would make it another run (another model, scale, data or degradation).
+Under torchrun each process runs this command: they share every batch, and rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from sr_teach import distributed
 from sr_teach.cli import CommandError, check_number, check_output
 from sr_teach.checkpoints import load_checkpoint
 from sr_teach.damage import DAMAGES, MASKED_DAMAGES
@@ -61,25 +63,33 @@ def command_train(arguments: argparse.Namespace) -> int:
         check_resume_options(arguments.resume, given)
         changes = {RESUME_CHANGES[name]: value for name, value in given.items() if name in RESUME_CHANGES}
         experiment = Experiment.resume(arguments.resume, **changes)
-        print(f"resuming {arguments.resume} at step {experiment.trainer.step}"
-              + (f" with {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""))
+        say(f"resuming {arguments.resume} at step {experiment.trainer.step}"
+            + (f" with {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""))
     else:
         experiment = Experiment(new_run_config({**TRAIN_DEFAULTS, **given}, arguments.steps))
     config = experiment.config
-    print(f"training {config.model} x{'/'.join(map(str, config.scales))} on {len(experiment.train_paths)} images "
-          f"({len(experiment.validation_paths)} held out for validation) on {experiment.trainer.device}")
+    processes = f" in {distributed.world_size()} processes" if distributed.active() else ""
+    say(f"training {config.model} x{'/'.join(map(str, config.scales))} on {len(experiment.train_paths)} images "
+        f"({len(experiment.validation_paths)} held out for validation) on {experiment.trainer.device}{processes}")
     history = experiment.train(steps=arguments.steps, seconds=arguments.seconds, progress=not arguments.quiet)
     if history.stop_message:
-        print(history.stop_message)
+        say(history.stop_message)
     experiment.save(output, overwrite=True)
     trainer = experiment.trainer
     summary = [f"stopped after step {trainer.step} ({history.stop_reason})"]
     if trainer.best_state is not None:
         summary.append(f"validation PSNR {trainer.best_validation_psnr:.2f} dB (step {trainer.best_validation_step})")
-    print("; ".join([*summary, f"wrote {output}"]))
+    say("; ".join([*summary, f"wrote {output}"]))
+    distributed.finish()
     if history.stop_reason == "interrupted":  # saved; now say so to the shell, as an interrupted program does
         return 128 + (signal.SIGTERM if history.stop_message.startswith("SIGTERM") else signal.SIGINT)
     return 0
+
+
+def say(text: str) -> None:
+    """Print, once: of several processes, rank 0 speaks for all."""
+    if distributed.is_main():
+        print(text, flush=True)
 
 
 def new_run_config(options: dict, steps: int | None) -> ExperimentConfig:
