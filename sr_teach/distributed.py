@@ -121,6 +121,12 @@ def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
             parameter.grad /= dist.get_world_size()
 
 
+def say(text: str) -> None:
+    """Print once: of several processes, rank 0 speaks for all."""
+    if is_main():
+        print(text, flush=True)
+
+
 def barrier() -> None:
     """Wait here until every rank arrives (say, until rank 0 has written the checkpoint the others read)."""
     if active():

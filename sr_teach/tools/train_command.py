@@ -63,33 +63,28 @@ def command_train(arguments: argparse.Namespace) -> int:
         check_resume_options(arguments.resume, given)
         changes = {RESUME_CHANGES[name]: value for name, value in given.items() if name in RESUME_CHANGES}
         experiment = Experiment.resume(arguments.resume, **changes)
-        say(f"resuming {arguments.resume} at step {experiment.trainer.step}"
-            + (f" with {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""))
+        distributed.say(f"resuming {arguments.resume} at step {experiment.trainer.step}"
+                        + (f" with {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""))
     else:
         experiment = Experiment(new_run_config({**TRAIN_DEFAULTS, **given}, arguments.steps))
     config = experiment.config
     processes = f" in {distributed.world_size()} processes" if distributed.active() else ""
-    say(f"training {config.model} x{'/'.join(map(str, config.scales))} on {len(experiment.train_paths)} images "
-        f"({len(experiment.validation_paths)} held out for validation) on {experiment.trainer.device}{processes}")
+    distributed.say(f"training {config.model} x{'/'.join(map(str, config.scales))} on {len(experiment.train_paths)} "
+                    f"images ({len(experiment.validation_paths)} held out for validation) on {experiment.trainer.device}"
+                    f"{processes}")
     history = experiment.train(steps=arguments.steps, seconds=arguments.seconds, progress=not arguments.quiet)
     if history.stop_message:
-        say(history.stop_message)
+        distributed.say(history.stop_message)
     experiment.save(output, overwrite=True)
     trainer = experiment.trainer
     summary = [f"stopped after step {trainer.step} ({history.stop_reason})"]
     if trainer.best_state is not None:
         summary.append(f"validation PSNR {trainer.best_validation_psnr:.2f} dB (step {trainer.best_validation_step})")
-    say("; ".join([*summary, f"wrote {output}"]))
+    distributed.say("; ".join([*summary, f"wrote {output}"]))
     distributed.finish()
     if history.stop_reason == "interrupted":  # saved; now say so to the shell, as an interrupted program does
         return 128 + (signal.SIGTERM if history.stop_message.startswith("SIGTERM") else signal.SIGINT)
     return 0
-
-
-def say(text: str) -> None:
-    """Print, once: of several processes, rank 0 speaks for all."""
-    if distributed.is_main():
-        print(text, flush=True)
 
 
 def new_run_config(options: dict, steps: int | None) -> ExperimentConfig:

@@ -8,7 +8,8 @@ choose the checkpoint: Set5 and Set14 are measured once training is over, never 
 The whole run state goes to `zoo_runs/<name>.pt` every `save_every` steps and on Ctrl-C, so a run
 continues across sessions exactly; at the end the best weights, the recipe, the data and the
 measured results go to `sr_teach/weights/<name>.pt`. A recipe may start from another model's
-weights (`finetune_from`), as FSRCNN's paper makes x2 and x4 from x3. See docs/zoo.md.
+weights (`finetune_from`), as FSRCNN's paper makes x2 and x4 from x3. Under torchrun the run is
+shared by the processes (`torchrun --nproc-per-node 4 -m sr_teach.tools.zoo train vdsr`). See docs/zoo.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sr_teach import distributed
 from sr_teach.adversarial import AdversarialConfig
 from sr_teach.datasets import resolve_data_dir
 from sr_teach.degradations import DegradationConfig
@@ -230,19 +232,24 @@ def train_recipe(
     runs_folder: str | os.PathLike = DEFAULT_RUNS_FOLDER,
     max_steps: int | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> Path | None:
     """Train (or continue) zoo model `name`; export its weights when the run is complete.
 
     max_steps: stop after this many more steps this time (the run resumes later).
+    device: instead of the recipe's ("auto"), e.g. "cuda" or "cpu".
     Returns the exported weights file, or None while the run is unfinished.
     """
     recipe = recipe_named(name)
-    torch.set_num_threads(recipe.threads)
+    if device is not None:
+        recipe = replace(recipe, experiment=replace(recipe.experiment, train=replace(recipe.experiment.train, device=device)))
+    distributed.start(recipe.experiment.train.device)  # under torchrun: the processes share the run
+    torch.set_num_threads(max(1, recipe.threads // distributed.world_size()))
     experiment = build_experiment(recipe, data_dir)
     state_file = run_path(name, runs_folder)
     if state_file.exists():
         experiment.trainer.load_state_dict(load_checkpoint(state_file)["trainer_state"])
-        print(f"{name}: resuming at step {experiment.trainer.step} of {recipe.steps}", flush=True)
+        distributed.say(f"{name}: resuming at step {experiment.trainer.step} of {recipe.steps}")
     elif recipe.finetune_from:
         source_file = weights_path(recipe.finetune_from)
         if not source_file.exists():
@@ -251,7 +258,7 @@ def train_recipe(
                 f"run `sr-teach zoo train {recipe.finetune_from}` first"
             )
         copied = transfer_matching_weights(experiment.model, load_checkpoint(source_file)["state_dict"])
-        print(f"{name}: starting from {recipe.finetune_from} ({len(copied)} tensors copied)", flush=True)
+        distributed.say(f"{name}: starting from {recipe.finetune_from} ({len(copied)} tensors copied)")
     state_file.parent.mkdir(parents=True, exist_ok=True)
     stop_at = recipe.steps if max_steps is None else min(recipe.steps, experiment.trainer.step + max_steps)
     while experiment.trainer.step < stop_at:
@@ -259,15 +266,17 @@ def train_recipe(
         history = experiment.train(steps=chunk, progress=progress)
         experiment.save(state_file, overwrite=True)
         best = experiment.trainer.best_validation_psnr
-        print(f"{name}: step {experiment.trainer.step}/{recipe.steps}, {experiment.trainer.training_seconds / 60:.1f} "
-              f"min, best validation {best:.3f} dB (step {experiment.trainer.best_validation_step})", flush=True)
+        distributed.say(f"{name}: step {experiment.trainer.step}/{recipe.steps}, {experiment.trainer.training_seconds / 60:.1f} "
+                        f"min, best validation {best:.3f} dB (step {experiment.trainer.best_validation_step})")
         if history.stop_reason in ("interrupted", "diverged", "stopped"):
-            print(f"{name}: {history.stop_message or history.stop_reason}; state saved to {state_file}", flush=True)
+            distributed.say(f"{name}: {history.stop_message or history.stop_reason}; state saved to {state_file}")
             return None
     if experiment.trainer.step < recipe.steps:
-        print(f"{name}: paused; continue with `sr-teach zoo train {name}`", flush=True)
+        distributed.say(f"{name}: paused; continue with `sr-teach zoo train {name}`")
         return None
-    return export_weights(recipe, experiment, data_dir)
+    path = export_weights(recipe, experiment, data_dir) if distributed.is_main() else weights_path(name)
+    distributed.barrier()  # the others wait until rank 0 has measured and written the weights
+    return path
 
 
 def measure(
@@ -350,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--runs", default=str(DEFAULT_RUNS_FOLDER), help="folder of resumable run states")
     train.add_argument("--max-steps", type=int, help="stop after this many steps; run again to continue")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--device", help="instead of the recipe's 'auto': cpu, cuda, cuda:1, mps")
     listing = commands.add_parser("status", help="which zoo models are shipped, in progress or not started")
     listing.add_argument("--runs", default=str(DEFAULT_RUNS_FOLDER))
     arguments = parser.parse_args(argv)
@@ -357,8 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(status(arguments.runs)))
         return 0
     start = time.perf_counter()
-    train_recipe(arguments.name, arguments.data_dir, arguments.runs, arguments.max_steps, not arguments.quiet)
-    print(f"{arguments.name}: this session {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    train_recipe(arguments.name, arguments.data_dir, arguments.runs, arguments.max_steps, not arguments.quiet,
+                 arguments.device)
+    distributed.say(f"{arguments.name}: this session {(time.perf_counter() - start) / 60:.1f} min")
+    distributed.finish()
     return 0
 
 
