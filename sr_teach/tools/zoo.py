@@ -299,8 +299,10 @@ def measure(
     return results
 
 
-def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os.PathLike | None = None) -> Path:
-    """Write the best-on-validation weights (or the last: `keep_best`), the recipe, the data and the measured results."""
+def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os.PathLike | None = None,
+                   path: str | os.PathLike | None = None, command: str | None = None) -> Path:
+    """Write the best-on-validation weights (or the last: `keep_best`), the recipe, the data and the measured
+    results to `path` (default: the shipped file), with the `command` that trained them."""
     trainer = experiment.trainer
     if recipe.keep_best:
         trainer.restore_best_state()
@@ -308,7 +310,7 @@ def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os
     results = measure(model, recipe.scales, data_dir, benchmarks=recipe.benchmarks)
     extra = {
         "recipe": {"name": recipe.name, "steps": recipe.steps, "finetune_from": recipe.finetune_from,
-                   "notes": recipe.notes, "command": f"sr-teach zoo train {recipe.name}"},
+                   "notes": recipe.notes, "command": command or f"sr-teach zoo train {recipe.name}"},
         "experiment": {**experiment.config.to_dict(), "data": list(TRAINING_SETS)},
         "scales": list(recipe.scales),
         "training_images": [path.name for path in experiment.train_paths],
@@ -324,7 +326,7 @@ def export_weights(recipe: ZooRecipe, experiment: Experiment, data_dir: str | os
             for dataset, task in recipe.benchmarks if (dataset, task.kind, int(task.level)) in PUBLISHED_RESTORATION},
     }
     path = save_checkpoint(
-        weights_path(recipe.name), model, None, None, extra,
+        path or weights_path(recipe.name), model, None, None, extra,
         scale=recipe.experiment.scale, model_name=recipe.experiment.model, overwrite=True,
     )
     summary = ", ".join(f"{dataset} {'' if recipe.benchmarks else 'x'}{setting} {value['psnr']:.2f}"
@@ -353,8 +355,12 @@ def status(runs_folder: str | os.PathLike = DEFAULT_RUNS_FOLDER) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sr-teach zoo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train (or resume) one zoo model")
-    train.add_argument("name", choices=list(RECIPES))
+    train = commands.add_parser("train", help="train (or resume) one zoo model, or --all at the papers' sizes on a GPU")
+    train.add_argument("name", nargs="?", choices=list(RECIPES))
+    train.add_argument("--all", action="store_true", help="every SR recipe at its paper's size, all at once (a GPU)")
+    train.add_argument("--only", nargs="+", metavar="NAME", help="with --all: these recipes only")
+    train.add_argument("--minutes", type=float, default=10.0, help="with --all: the time each run has (default 10)")
+    train.add_argument("--into", help="with --all: folder for the weights that beat the shipped ones (default: ship them)")
     train.add_argument("--data-dir", help="folder holding T91/ and BSD200/ (default: $SR_TEACH_DATA)")
     train.add_argument("--runs", default=str(DEFAULT_RUNS_FOLDER), help="folder of resumable run states")
     train.add_argument("--max-steps", type=int, help="stop after this many steps; run again to continue")
@@ -366,6 +372,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "status":
         print("\n".join(status(arguments.runs)))
         return 0
+    if arguments.all:
+        from sr_teach.tools.gpu_zoo import DEFAULT_RUNS_FOLDER as GPU_RUNS, paper_names, train_all
+
+        unknown = sorted(set(arguments.only or []) - set(paper_names()))
+        if unknown or arguments.name or arguments.minutes <= 0:
+            parser.error(f"--all trains {', '.join(paper_names())} (--only picks some) for --minutes above 0; "
+                         f"not {', '.join(unknown) or arguments.name or arguments.minutes}")
+        runs = GPU_RUNS if arguments.runs == str(DEFAULT_RUNS_FOLDER) else arguments.runs
+        return train_all(arguments.minutes, arguments.device or "cuda", arguments.only, runs, arguments.data_dir,
+                         arguments.into)
+    if arguments.name is None:
+        parser.error("name a recipe to train (sr-teach zoo status lists them), or --all")
     start = time.perf_counter()
     train_recipe(arguments.name, arguments.data_dir, arguments.runs, arguments.max_steps, not arguments.quiet,
                  arguments.device)
