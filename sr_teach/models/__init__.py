@@ -2,6 +2,7 @@
 
 - `super_resolution`: SRCNN and VDSR (pre-upsampling), FSRCNN, ESPCN and PostUpsamplingNet (post).
 - `progressive`: LapSRN (x2 steps) and DBPN (up- and down-projections): upsampling inside the network.
+- `reparameterized`: ECBSR, trained with extra linear branches that merge into one 3 x 3 per layer.
 - `restoration`: DnCNN, AR-CNN and a U-Net, which keep the size (denoising, JPEG, holes, colour).
 - `base`: what they share: a config dataclass with the scale and the channels, and the family.
 Each model's hyperparameters are a small config dataclass (as nanoGPT's GPTConfig), with the
@@ -16,13 +17,15 @@ from torch import nn
 
 from sr_teach.models.base import ModelConfig, SRModel
 from sr_teach.models.progressive import DBPN, LapSRN
+from sr_teach.models.reparameterized import ECBSR, CollapsedECBSR
 from sr_teach.models.restoration import ARCNN, DnCNN, RestorationModel, UNet
 from sr_teach.models.super_resolution import (
     ESPCN, FSRCNN, SRCNN, VDSR, PostUpsamplingNet, icnr_, transposed_conv_padding,
 )
 
 __all__ = [
-    "ARCNN", "DBPN", "ESPCN", "FSRCNN", "LapSRN", "MODELS", "SRCNN", "VDSR", "DnCNN", "ModelConfig", "PostUpsamplingNet",
+    "ARCNN", "DBPN", "ECBSR", "ESPCN", "FSRCNN", "LapSRN", "MODELS", "SRCNN", "VDSR", "DnCNN", "ModelConfig", "PostUpsamplingNet",
+    "CollapsedECBSR",
     "RESTORATION_MODELS", "RestorationModel", "SRModel", "SR_MODELS", "UNet", "build_model", "count_parameters", "icnr_", "model_name",
     "transposed_conv_padding",
 ]
@@ -36,6 +39,7 @@ MODELS: dict[str, type[SRModel]] = {
     "post": PostUpsamplingNet,
     "lapsrn": LapSRN,
     "dbpn": DBPN,
+    "ecbsr": ECBSR,
     "dncnn": DnCNN,
     "arcnn": ARCNN,
     "unet": UNet,
