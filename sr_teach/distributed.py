@@ -13,6 +13,7 @@ functions here are no-ops in a single process, so the Trainer reads the same eit
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -88,8 +89,13 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     CPU each rank normalises over its own share of the batch."""
     if not active():
         return model
-    if device.type == "cuda" and any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()):
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameters, so the optimizer still holds them
+    if any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()):
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameters: the optimizer still holds them
+        elif is_main():
+            warnings.warn(f"{type(model).__name__} has batch norm, and SyncBatchNorm runs only on CUDA: here each of "
+                          f"the {world_size()} processes normalises over its own share of the batch, so this run differs "
+                          "a little from a one-process run", stacklevel=2)
     return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 

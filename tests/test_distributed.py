@@ -72,6 +72,18 @@ def test_two_processes_take_the_steps_of_one(one_process_run, tmp_path):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)  # rank 0 logs the loss of the whole batch
 
 
+def test_the_documented_commands(tmp_path):
+    """The README's two commands, as typed: torchrun's own script, then `sr-teach evaluate` on the result."""
+    binaries = Path(sys.executable).parent
+    output = tmp_path / "OUT.pt"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([str(binaries / "torchrun"), "--nproc-per-node", "2", "-m", "sr_teach.cli", "train", "--model", "espcn",
+                    "--scale", "2", "--steps", "20", "--output", str(output)], check=True, timeout=240, env=environment)
+    evaluation = subprocess.run([str(binaries / "sr-teach"), "evaluate", "--model", str(output), "--dataset", "bundled",
+                                 "--scale", "2"], check=True, timeout=240, capture_output=True, text=True, env=environment)
+    assert "mean" in evaluation.stdout
+
+
 def test_a_run_resumes_under_another_number_of_processes(one_process_run, tmp_path):
     two, then_one = tmp_path / "two.pt", tmp_path / "then_one.pt"
     train_in_processes(2, "--steps", "3", "--total-steps", "6", "--output", str(two))
