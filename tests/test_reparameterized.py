@@ -24,12 +24,12 @@ from test_experiment import photo_folder, small_config  # noqa: F401  (photo_fol
 SCALES = [2, 3, 4]
 
 
-def trained_looking(model: ECBSR, seed: int = 0) -> ECBSR:
+def trained_looking(model: torch.nn.Module, noise: float = 0.05, seed: int = 0) -> torch.nn.Module:
     """The model with every parameter moved by noise, so each branch (not only the 3 x 3) matters."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
+            parameter.add_(noise * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
     return model
 
 
@@ -59,9 +59,11 @@ def test_collapsed_equals_expanded_exactly_in_float64(scale: int) -> None:
 
 def test_collapsed_equals_expanded_within_1e5_in_float32() -> None:
     torch.manual_seed(1)
-    expanded = trained_looking(ECBSR(scale=2, train_branches=True)).train()  # the default M10C32
+    # the default M10C32; noise 0.02 keeps the outputs near [0, 1], where images live, yet 0.16 from the skip
+    expanded = trained_looking(ECBSR(scale=2, train_branches=True), noise=0.02).train()
     lr_image = torch.rand(1, 1, 12, 12)
     branch_by_branch = expanded(lr_image)
+    assert (branch_by_branch - F.interpolate(lr_image, scale_factor=2)).abs().mean() > 0.1
     collapsed = expanded.collapse()
     assert (collapsed(lr_image) - branch_by_branch).abs().max() < 1e-5
     # eval mode runs the same merged kernels as the collapsed network: the same numbers
@@ -165,7 +167,8 @@ def test_the_untrained_network_is_nearest_neighbour_enlargement() -> None:
     nearest = F.interpolate(lr_image, scale_factor=3, mode="nearest")
     with torch.no_grad():
         output = ECBSR(scale=3)(lr_image)
-    assert (output - nearest).abs().max() < 0.02  # the tail starts near zero, so the skip is all there is
+    # the tail starts near zero, so the skip is (almost) all there is
+    assert (output - nearest).abs().mean() < 0.01 and (output - nearest).abs().max() < 0.05
 
 
 def test_no_branches_is_a_plain_network_of_the_same_shape() -> None:

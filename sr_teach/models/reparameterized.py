@@ -165,7 +165,9 @@ class ECBSR(SRModel):
     to C r^2 channels without activation; the LR input, repeated r^2 times, is added before the
     PixelShuffle, so every r x r block starts at its LR pixel (nearest-neighbour enlargement: no
     bicubic needed on a phone). The tail starts near zero, so the untrained network is that skip.
-    Default init otherwise, as the paper's code. `collapse()`: the plain network for inference.
+    He init on the other 3 x 3 branches: with the paper code's default init the features faded six-fold
+    over 11 layers, and 600 steps reached 28.9 dB on validation at x2, against 32.6 dB (bicubic 30.8).
+    `collapse()`: the plain inference network.
     """
 
     upsampling = "post"  # input: the low-resolution image itself
@@ -182,12 +184,16 @@ class ECBSR(SRModel):
         self.body = nn.Sequential(*(block(width, width) for _ in range(config.num_blocks)))
         self.tail = block(width, self.num_channels * config.scale**2, activation=False)
         self.pixel_shuffle = nn.PixelShuffle(config.scale)
-        with torch.no_grad():  # the tail's learned kernels small (its edge scales already are), biases zero
-            for name, parameter in self.tail.named_parameters():
-                if name.endswith("conv3x3.weight"):
-                    parameter.normal_(std=1e-3)
-                elif name.endswith("bias"):
-                    parameter.zero_()
+        for block in self.blocks():
+            if block is self.tail:  # learned kernels small (the edge scales already are): start as the skip
+                for name, parameter in block.named_parameters():
+                    if name.endswith("conv3x3.weight"):
+                        nn.init.normal_(parameter, std=1e-3)
+            else:  # He et al. for a PReLU whose slope starts at 0.25, on the 3 x 3 branch, which leads
+                nn.init.kaiming_normal_(block.conv3x3.weight, a=0.25, nonlinearity="leaky_relu")
+            for name, parameter in block.named_parameters():
+                if name.endswith("bias"):
+                    nn.init.zeros_(parameter)
 
     def blocks(self) -> list[EdgeOrientedConvolutionBlock]:
         """Head, body and tail in order: the layers `collapse` turns into plain convolutions."""
