@@ -6,6 +6,8 @@ set), then collapsed into plain 3 x 3 convolutions and scored on Set5 and Set14 
 scale, 8-bit output), beside the published VDSR (Kim et al. 2016) and the shipped `vdsr` (as
 `sr-teach evaluate --model vdsr` scores it). Multiply-adds per output pixel come from
 sr_teach.tools.cost. The cosine schedule needs a length: a short throwaway run measures the step rate.
+Adam at 1e-3 and L1 won 600-step x2 probes on the validation split (against 5e-4, 2e-3 and MSE), with
+batches of 16 LR patches of 32 x 32, the defaults here.
 
     SR_TEACH_DATA=../shared/datasets python benchmarks/reparameterized.py --seconds 1800 --device cuda
     python benchmarks/reparameterized.py --seconds 60 --compare-forward   # a CPU smoke run
@@ -97,7 +99,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate, decayed by a cosine")
     parser.add_argument("--loss", default="l1", help="l1 (the paper's code) or mse")
     parser.add_argument("--patch-size", type=int, default=32, help="LR patch side")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--num-blocks", type=int, default=10, help="M")
     parser.add_argument("--num-features", type=int, default=32, help="C")
     parser.add_argument("--branches", nargs="*", default=None, help="the ECB's extra branches (none: a plain network)")

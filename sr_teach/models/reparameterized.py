@@ -31,7 +31,7 @@ BRANCHES = ("expand", *EDGE_FILTERS)  # every extra branch an ECB can train with
 
 
 def compose(pointwise: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """The 3 x 3 kernel of a 1 x 1 convolution followed by a 3 x 3 one (both without padding tricks).
+    """The 3 x 3 kernel of a 1 x 1 convolution (no bias) followed by a zero-padded 3 x 3 one.
 
     pointwise: (M, C_in, 1, 1), kernel: (C_out, M, 3, 3) -> (C_out, C_in, 3, 3). Output channel o at
     tap t takes sum_m kernel[o, m, t] * (sum_i pointwise[m, i] x_i): a product of the two matrices at
