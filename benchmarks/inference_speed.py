@@ -1,23 +1,15 @@
-"""How fast do the sr_teach models upscale on this CPU, and how much memory does a 12-megapixel photo take?
+"""How fast do the sr_teach models upscale on this CPU, by every way of running them, and how much memory?
 
-    PYTHONPATH=. python benchmarks/inference_speed.py                  # every model, every scale
-    PYTHONPATH=. python benchmarks/inference_speed.py --models espcn --skip-memory
+    .venv/bin/python benchmarks/inference_speed.py --models espcn fsrcnn --markdown   # README's table, alone on 2 threads
+    .venv/bin/python benchmarks/inference_speed.py --models espcn --scales 3 --skip-memory --repeats 1
 
-For each model of `sr_teach.models.MODELS` at its default settings (the papers' Y channel, so the
-colour work of `upscale` is included) at x3, and x2 and x4 for post-upsampling models, it prints:
-
-- time per 1080p frame (1920 x 1080 output) of `upscale` on an RGB image, the output megapixels per
-  second that makes, and the time of the model's forward pass alone;
-- FLOPs per output pixel: 2 x the multiply-adds of the convolutions and transposed convolutions,
-  counted from the layers' shapes (activations, biases and PixelShuffle are not counted: they are
-  a few FLOPs per value, against hundreds for a convolution);
-- achieved GFLOP/s of the forward pass, and that as a percentage of what a plain 64 -> 64 3 x 3
-  convolution reaches on this CPU, measured first: the practical ceiling for these networks;
-- peak memory (resident set size) of upscaling to about 4000 x 3000 with `upscale`'s automatic
-  tiles, each case in a fresh subprocess so that one case's memory does not hide another's.
-  (tracemalloc only sees Python's allocator, not PyTorch's, so it would report almost nothing.)
-
-Timings are the best of a few runs: the other programs on a shared machine can only slow a run down.
+For each model at its default settings (the papers' Y channel; --shipped: the shipped weights) at x2-x4
+(pre models: x3), each variant: the readable forward ("reference"), channels-last, torch.compile, ONNX
+Runtime, and for ESPCN / FSRCNN `export.fast_model`'s sub-pixel rewrite run the same three ways. Per
+variant: ms per 1080p frame of the network and of the whole colour `upscale`, GFLOP/s as % of the bound
+(the faster of a plain 64 -> 64 3 x 3 convolution in NCHW or channels-last, measured first), its largest
+difference from the reference; with memory, the reference's peak when tiling to 4000 x 3000 (fresh process).
+Times are the best of a few runs (others can only slow a run); a variant that cannot run says why.
 """
 
 from __future__ import annotations
@@ -40,15 +32,30 @@ from torch import nn
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from sr_teach.tools.cost import macs_per_output_pixel  # noqa: E402
+from sr_teach.export import OnnxRuntimeModel, SubPixelNetwork, fast_model, onnx_bytes  # noqa: E402
 from sr_teach.inference import upscale  # noqa: E402
 from sr_teach.models import SR_MODELS as MODELS  # noqa: E402  (the enlarging ones)
+from sr_teach.tools.cost import macs_per_output_pixel  # noqa: E402
 
 FRAME_SIZE = (1080, 1920)  # 1080p output, (H, W)
 PHOTO_SIZE = (3000, 4000)  # a 12-megapixel photo, (H, W)
 PRE_SCALES = (3,)  # pre models cost the same at any scale: the network runs on the output grid
 POST_SCALES = (2, 3, 4)
 TIME_BUDGET_SECONDS = 20.0  # per measurement: slow cases get fewer repeats
+CHANNELS_LAST = torch.channels_last
+
+# variant -> how to build it from the reference model (an eval-mode model; built anew, never changed)
+VARIANTS: dict[str, Callable[[nn.Module], nn.Module]] = {
+    "reference": lambda model: model,
+    "channels-last": lambda model: copy.deepcopy(model).to(memory_format=CHANNELS_LAST),
+    "compiled": lambda model: torch.compile(copy.deepcopy(model).to(memory_format=CHANNELS_LAST),
+                                            options={"freezing": True}),
+    "onnxruntime": lambda model: OnnxRuntimeModel(onnx_bytes(model, sub_pixel=False)),
+    "sub-pixel": lambda model: fast_model(model, "torch"),
+    "sub-pixel compiled": lambda model: fast_model(model, "compile"),
+    "sub-pixel onnxruntime": lambda model: fast_model(model, "onnxruntime"),
+}
+NCHW_VARIANTS = ("reference", "onnxruntime", "sub-pixel onnxruntime")  # the rest get channels-last inputs
 
 
 def best_time(run: Callable[[], object], repeats: int) -> float:
@@ -69,7 +76,8 @@ def convolution_flops(model: nn.Module, model_input_shape: tuple[int, ...]) -> i
     """FLOPs (2 per multiply-add) of the model's convolutions for one forward pass.
 
     The multiply-adds are counted by `sr_teach.tools.cost.macs_per_output_pixel` from the layers' shapes
-    on the "meta" device (nothing is computed, so a 4K frame is instant).
+    on the "meta" device (nothing is computed, so a 4K frame is instant). Activations, biases and the
+    pixel shuffle are not counted: a few FLOPs per value, against hundreds for a convolution.
     """
     with torch.no_grad():
         output = copy.deepcopy(model).to("meta")(torch.empty(model_input_shape, device="meta"))
@@ -77,34 +85,42 @@ def convolution_flops(model: nn.Module, model_input_shape: tuple[int, ...]) -> i
     return round(2 * macs_per_output_pixel(model, model_input_shape) * output_pixels)
 
 
-def convolution_bound(repeats: int) -> float:
-    """GFLOP/s of one plain 64 -> 64 channel 3 x 3 convolution on a 540 x 960 image (a quarter of 1080p)."""
+def convolution_bound(repeats: int) -> dict[str, float]:
+    """GFLOP/s of one plain 64 -> 64 channel 3 x 3 convolution on a 540 x 960 image (a quarter of 1080p),
+    in NCHW and in channels-last memory; "bound" is the faster."""
     layer = nn.Conv2d(64, 64, kernel_size=3, padding=1).eval()
     features = torch.rand(1, 64, 540, 960)
     flops = convolution_flops(layer, tuple(features.shape))
+    result = {}
     with torch.no_grad():
-        seconds = best_time(lambda: layer(features), max(repeats, 5))
-    return flops / seconds / 1e9
+        for name, memory_format in (("nchw", torch.contiguous_format), ("channels_last", CHANNELS_LAST)):
+            layer, features = layer.to(memory_format=memory_format), features.contiguous(memory_format=memory_format)
+            result[name] = flops / best_time(lambda: layer(features), max(repeats, 5)) / 1e9
+    return {**result, "bound": max(result.values())}
 
 
-def build(name: str, scale: int) -> nn.Module:
-    """MODELS[name] at its default settings, built for `scale` (a pre model only remembers it)."""
+def build(name: str, scale: int, shipped: bool) -> nn.Module:
+    """MODELS[name] at its default settings built for `scale` (a pre model only remembers it), or its shipped weights."""
+    if shipped:
+        from sr_teach.pretrained import load_pretrained
+
+        return load_pretrained(name, scale).eval()
     return MODELS[name](scale=scale).eval()
 
 
-def cases(names: list[str]) -> list[tuple[str, int]]:
+def cases(names: list[str], scales: list[int] | None, shipped: bool) -> list[tuple[str, int]]:
     """(model name, scale) pairs: x3 for pre models, x2, x3, x4 for post models (those each can build:
-    LapSRN and DBPN enlarge by powers of two only)."""
+    LapSRN and DBPN enlarge by powers of two only), or the `scales` asked for."""
     pairs = []
     for name in names:
-        scales = PRE_SCALES if MODELS[name].upsampling == "pre" else POST_SCALES
-        pairs += [(name, scale) for scale in scales if builds(name, scale)]
+        wanted = scales or (PRE_SCALES if MODELS[name].upsampling == "pre" else POST_SCALES)
+        pairs += [(name, scale) for scale in wanted if builds(name, scale, shipped)]
     return pairs
 
 
-def builds(name: str, scale: int) -> bool:
+def builds(name: str, scale: int, shipped: bool) -> bool:
     try:
-        build(name, scale)
+        build(name, scale, shipped)
     except ValueError:
         return False
     return True
@@ -114,35 +130,51 @@ def low_resolution_size(output_size: tuple[int, int], scale: int) -> tuple[int, 
     return math.ceil(output_size[0] / scale), math.ceil(output_size[1] / scale)
 
 
-def measure_speed(name: str, scale: int, repeats: int, bound: float) -> dict[str, float | str | int]:
-    """Time one model at one scale on a 1080p output frame."""
+def variant_names(model: nn.Module, asked: list[str]) -> list[str]:
+    """The variants asked for that apply: the sub-pixel ones rewrite ESPCN and FSRCNN only."""
+    try:
+        SubPixelNetwork(model)
+        rewritable = True
+    except ValueError:
+        rewritable = False
+    return [name for name in asked if rewritable or not name.startswith("sub-pixel")]
+
+
+def measure_speed(name: str, scale: int, repeats: int, bound: float, variants: list[str], shipped: bool,
+                  report: Callable[[dict], None]) -> None:
+    """Time one model at one scale on a 1080p output frame, every variant; report each row as it is made."""
     torch.manual_seed(0)
-    model = build(name, scale)
+    model = build(name, scale, shipped)
     lr_height, lr_width = low_resolution_size(FRAME_SIZE, scale)
     lr_image = torch.rand(3, lr_height, lr_width)  # RGB: upscale does the Y / CbCr work too
     if model.upsampling == "pre":
         model_input = torch.rand(1, model.num_channels, *FRAME_SIZE)  # already enlarged
     else:
         model_input = torch.rand(1, model.num_channels, lr_height, lr_width)
-    with torch.no_grad():
-        forward_seconds = best_time(lambda: model(model_input), repeats)
-    upscale_seconds = best_time(lambda: upscale(model, lr_image, scale=scale), repeats)
     output_pixels = FRAME_SIZE[0] * FRAME_SIZE[1]
     flops = convolution_flops(model, tuple(model_input.shape))
-    achieved = flops / forward_seconds / 1e9
-    return {
-        "model": name,
-        "upsampling": model.upsampling,
-        "scale": scale,
-        "input": f"{lr_width}x{lr_height}",
-        "flops_per_pixel": flops / output_pixels,
-        "gflop_per_frame": flops / 1e9,
-        "forward_ms": forward_seconds * 1e3,
-        "upscale_ms": upscale_seconds * 1e3,
-        "megapixels_per_second": output_pixels / upscale_seconds / 1e6,
-        "gflops": achieved,
-        "percent_of_bound": 100 * achieved / bound,
-    }
+    with torch.no_grad():
+        expected = model(model_input)
+    row = {"model": name, "upsampling": model.upsampling, "scale": scale, "input": f"{lr_width}x{lr_height}",
+           "flops_per_pixel": flops / output_pixels, "gflop_per_frame": flops / 1e9}
+    for variant in variant_names(model, variants):
+        features = model_input if variant in NCHW_VARIANTS else model_input.contiguous(memory_format=CHANNELS_LAST)
+        try:
+            network = VARIANTS[variant](model)
+            with torch.no_grad():
+                start = time.perf_counter()
+                difference = (network(features) - expected).abs().max().item()  # the first run: compiles
+                first_seconds = time.perf_counter() - start
+                forward_seconds = best_time(lambda: network(features), repeats)
+            upscale_seconds = best_time(lambda: upscale(network, lr_image, scale=scale), repeats)
+        except Exception as error:  # no C++ compiler, no onnxruntime, an operator the exporter lacks, ...
+            report({**row, "variant": variant, "error": f"{type(error).__name__}: {str(error).strip().splitlines()[0][:90]}"})
+            continue
+        achieved = flops / forward_seconds / 1e9
+        report({**row, "variant": variant, "difference": difference, "first_run_s": first_seconds,
+                "forward_ms": forward_seconds * 1e3, "upscale_ms": upscale_seconds * 1e3,
+                "megapixels_per_second": output_pixels / upscale_seconds / 1e6, "gflops": achieved,
+                "percent_of_bound": 100 * achieved / bound})
 
 
 def resident_memory_mib() -> tuple[float, float]:
@@ -161,30 +193,26 @@ def resident_memory_mib() -> tuple[float, float]:
     return peak, peak
 
 
-def memory_case(name: str, scale: int) -> dict[str, float]:
+def memory_case(name: str, scale: int, shipped: bool) -> dict[str, float]:
     """In this (fresh) process: upscale to about 4000 x 3000 with automatic tiles; report peak memory."""
     torch.manual_seed(0)
-    model = build(name, scale)
+    model = build(name, scale, shipped)
     lr_image = torch.rand(3, *low_resolution_size(PHOTO_SIZE, scale))
     _, before = resident_memory_mib()  # torch, the model and the input
     start = time.perf_counter()
     result = upscale(model, lr_image, scale=scale)
     seconds = time.perf_counter() - start
     peak, _ = resident_memory_mib()
-    return {
-        "peak_mib": peak,
-        "before_mib": before,
-        "output_bytes_mib": result.numel() * result.element_size() / 2**20,
-        "seconds": seconds,
-        "output": f"{result.shape[-1]}x{result.shape[-2]}",
-    }
+    return {"peak_mib": peak, "before_mib": before, "seconds": seconds,
+            "output_bytes_mib": result.numel() * result.element_size() / 2**20,
+            "output": f"{result.shape[-1]}x{result.shape[-2]}"}
 
 
-def measure_memory(name: str, scale: int) -> dict[str, float] | None:
+def measure_memory(name: str, scale: int, shipped: bool) -> dict[str, float] | None:
     """Run `memory_case` in a subprocess, so that its peak is its own."""
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     completed = subprocess.run(
-        [sys.executable, __file__, "--memory-case", name, str(scale)],
+        [sys.executable, __file__, "--memory-case", name, str(scale), *(["--shipped"] if shipped else [])],
         capture_output=True, text=True, env=environment,
     )
     if completed.returncode != 0:
@@ -193,53 +221,81 @@ def measure_memory(name: str, scale: int) -> dict[str, float] | None:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def text_row(row: dict) -> str:
+    """One printed line of the table."""
+    start = f"{row['model']:<8}{row['scale']:>3} {row['variant']:<23}"
+    if "error" in row:
+        return start + f"unavailable: {row['error']}"
+    return start + (f"{row['forward_ms']:>9.0f}{row['upscale_ms']:>9.0f}{row['megapixels_per_second']:>7.1f}"
+                    f"{row['gflops']:>8.1f}{row['percent_of_bound']:>7.0f}%{row['difference']:>10.1e}"
+                    f"{row['first_run_s']:>8.1f}")
+
+
+def markdown_table(rows: list[dict], memory: dict[tuple[str, int], dict | None]) -> str:
+    """README's table: one line per model, scale and variant (an unavailable variant says so)."""
+    lines = ["| model | scale | variant | network forward | whole colour upscale | share of the conv bound "
+             "| largest difference from the reference |" + (" peak memory at 4000 x 3000 (tiled) |" if memory else ""),
+             "| --- | --- | --- | ---: | ---: | ---: | ---: |" + (" ---: |" if memory else "")]
+    for row in rows:
+        cells = [row["model"].upper() if row["model"] in ("espcn", "fsrcnn", "srcnn", "vdsr") else row["model"],
+                 f"x{row['scale']}", row["variant"]]
+        if "error" in row:
+            cells += ["unavailable", "-", "-", "-"]
+        else:
+            cells += [f"{row['forward_ms']:,.0f} ms", f"{row['upscale_ms']:,.0f} ms", f"{row['percent_of_bound']:.0f}%",
+                      f"{row['difference']:.0e}"]
+        if memory:
+            peak = memory.get((row["model"], row["scale"])) if row["variant"] == "reference" else None
+            cells.append(f"{peak['peak_mib']:,.0f} MiB" if peak else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS), help="which models")
+    parser.add_argument("--scales", nargs="+", type=int, help="which scales (default: x3 for pre models, x2-x4 for post)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="which variants")
+    parser.add_argument("--threads", type=int, default=2, help="torch's and ONNX Runtime's threads (the target: 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best is kept)")
+    parser.add_argument("--shipped", action="store_true", help="the shipped weights (espcn_x3.pt, ...), not fresh models")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 12-megapixel memory runs")
+    parser.add_argument("--markdown", action="store_true", help="also print the README's table in Markdown")
     parser.add_argument("--memory-case", nargs=2, metavar=("MODEL", "SCALE"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 
     if arguments.memory_case:  # the subprocess of measure_memory
         name, scale = arguments.memory_case
-        print(json.dumps(memory_case(name, int(scale))))
+        print(json.dumps(memory_case(name, int(scale), arguments.shipped)))
         return
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores")
+    torch.set_num_threads(arguments.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores"
+          f"{', shipped weights' if arguments.shipped else ', default models (random weights)'}")
     bound = convolution_bound(arguments.repeats)
-    print(f"bound: a plain 64->64 3x3 convolution on 540x960 reaches {bound:.0f} GFLOP/s\n")
+    print(f"bound: a plain 64->64 3x3 convolution on 540x960 reaches {bound['nchw']:.0f} GFLOP/s in NCHW and "
+          f"{bound['channels_last']:.0f} in channels-last; the bound is {bound['bound']:.0f} GFLOP/s\n")
+    print(f"{'model':<8}{'x':>3} {'variant':<23}{'fwd ms':>9}{'all ms':>9}{'MP/s':>7}{'GFLOP/s':>8}{'bound':>8}"
+          f"{'max diff':>10}{'1st s':>8}")
+    rows: list[dict] = []
+    memory: dict[tuple[str, int], dict | None] = {}
 
-    header = (
-        f"{'model':<8}{'up':<5}{'scale':>5} {'LR input':>10}{'kFLOP/px':>10}{'GFLOP/frame':>12}"
-        f"{'forward ms':>11}{'upscale ms':>11}{'MP/s':>8}{'GFLOP/s':>9}{'% bound':>8}"
-    )
-    memory_header = f"{'peak MiB':>9}{'(+run)':>8}{'12MP s':>8}"
-    print(header + ("" if arguments.skip_memory else memory_header))
-    for name, scale in cases(arguments.models):
-        row = measure_speed(name, scale, arguments.repeats, bound)
-        line = (
-            f"{row['model']:<8}{row['upsampling']:<5}{row['scale']:>5} {row['input']:>10}"
-            f"{row['flops_per_pixel'] / 1e3:>10.1f}{row['gflop_per_frame']:>12.1f}"
-            f"{row['forward_ms']:>11.0f}{row['upscale_ms']:>11.0f}{row['megapixels_per_second']:>8.2f}"
-            f"{row['gflops']:>9.1f}{row['percent_of_bound']:>7.0f}%"
-        )
+    def report(row: dict) -> None:
+        rows.append(row)
+        print(text_row(row), flush=True)
+
+    for name, scale in cases(arguments.models, arguments.scales, arguments.shipped):
+        measure_speed(name, scale, arguments.repeats, bound["bound"], arguments.variants, arguments.shipped, report)
         if not arguments.skip_memory:
-            memory = measure_memory(name, scale)
-            if memory is None:
-                line += f"{'failed':>9}"
-            else:
-                line += (
-                    f"{memory['peak_mib']:>9.0f}{memory['peak_mib'] - memory['before_mib']:>+8.0f}"
-                    f"{memory['seconds']:>8.1f}"
-                )
-        print(line, flush=True)
-    if not arguments.skip_memory:
-        print(
-            f"\npeak MiB: resident memory of a fresh process upscaling to about {PHOTO_SIZE[1]}x{PHOTO_SIZE[0]} "
-            "with automatic tiles (the float32 RGB result alone is ~137 MiB); (+run): above what torch, the "
-            "model and the input already took; 12MP s: how long that took."
-        )
+            memory[name, scale] = result = measure_memory(name, scale, arguments.shipped)
+            if result is not None:
+                print(f"{'':<12}reference, upscaled to {result['output']} with automatic tiles: peak {result['peak_mib']:,.0f} "
+                      f"MiB ({result['peak_mib'] - result['before_mib']:+,.0f} for the run), {result['seconds']:.1f} s")
+    print("\nfwd: the network alone; all: the whole colour upscale (Y through the network, Cb / Cr by bicubic); "
+          "bound: GFLOP/s of the forward as a share of the bound; max diff: largest |output - reference output|; "
+          "1st s: the first run (compiling, for a compiled variant).")
+    if arguments.markdown:
+        print("\n" + markdown_table(rows, memory))
 
 
 if __name__ == "__main__":

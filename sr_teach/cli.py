@@ -282,9 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     restore.set_defaults(run=command_restore)
 
+    from sr_teach.tools.export_command import add_export_command
     from sr_teach.tools.train_command import add_train_command
 
     add_train_command(commands, add_max_pixels)
+    add_export_command(commands)
 
     download = commands.add_parser("download", help="fetch standard sets from their public sources")
     download.add_argument("names", nargs="+", help="e.g. Set5 Set14 BSD100 Urban100")

@@ -1,0 +1,310 @@
+"""Fast inference beside the readable models: one network as plain layers, compiled, or in ONNX Runtime.
+
+    network = fast_model(load_pretrained("espcn", scale=3))   # equal to the model's forward within 1e-5
+    upscale(network, image)                                    # what upscale(model, image) returns, sooner
+    export_onnx(model, "espcn_x3.onnx"); upscale(OnnxRuntimeModel("espcn_x3.onnx"), image)
+
+`SubPixelNetwork` writes an ESPCN or FSRCNN as convolutions with their activations and one sub-pixel
+convolution: FSRCNN's transposed convolution and a global residual's MATLAB bicubic both become
+convolutions to scale^2 phases, added before one pixel shuffle. The readable forwards in
+`sr_teach.models` stay the reference: the tests hold every variant here to them.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sr_teach.images import ycbcr_to_rgb
+from sr_teach.interpolation import resize_weights
+from sr_teach.models import ESPCN, FSRCNN
+
+BACKENDS = ("torch", "compile", "onnxruntime")  # fast_model's ways to run a SubPixelNetwork
+ONNX_OPSET = 18  # the opset torch's exporter writes by default; onnxruntime 1.17 and later run it
+ONNX_MISSING = "ONNX export needs the onnx, onnxscript and onnxruntime packages: pip install 'sr_teach[export]'"
+BICUBIC_REACH = 2  # input pixels MATLAB's bicubic reads on each side of the one an enlarged pixel lies in
+
+
+@functools.lru_cache(maxsize=16)  # a few scales and channel counts; do not modify the result
+def bicubic_filters(scale: int, channels: int = 1) -> torch.Tensor:
+    """(channels scale^2, 1, 5, 5) float64: MATLAB's bicubic enlargement by a whole scale, as one 5 x 5 filter
+    per phase. Output pixel (scale i + p, scale j + q) reads input pixels i-2..i+2, j-2..j+2 with the weights
+    of phase (p, q): the outer product of `interpolation.resize_weights`'s rows p and q (taken inside a signal,
+    away from its mirrored borders). Channel c's filters are its scale^2 consecutive ones, as pixel_shuffle wants.
+    """
+    if scale < 1 or scale != int(scale):
+        raise ValueError(f"bicubic_filters needs a whole scale of at least 1, got {scale}")
+    length = 2 * BICUBIC_REACH + 4  # room for one pixel whose taps all lie inside
+    weights, centre = resize_weights(length, length * scale, float(scale)), BICUBIC_REACH + 2
+    phases = torch.zeros(scale, 2 * BICUBIC_REACH + 1, dtype=torch.float64)  # (phase, offset -2..2)
+    for phase in range(scale):
+        row = centre * scale + phase
+        offsets = weights.first[row] + torch.arange(weights.weights.shape[1]) - centre
+        used = weights.weights[row] != 0
+        assert offsets[used].abs().max() <= BICUBIC_REACH, "bicubic reaches 2 pixels when enlarging"
+        phases[phase].index_add_(0, offsets[used] + BICUBIC_REACH, weights.weights[row][used])
+    filters = phases[:, None, :, None] * phases[None, :, None, :]  # (p, q, 5, 5): rows times columns
+    return filters.reshape(scale * scale, 1, *filters.shape[-2:]).repeat(channels, 1, 1, 1)
+
+
+def symmetric_pad(images: torch.Tensor, width: int = BICUBIC_REACH) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H + 2 width, W + 2 width), mirrored with the edge repeated, as MATLAB's
+    imresize pads (... 2 1 | 1 2 ... n | n n-1 ...); a side of one pixel repeats that pixel."""
+    for axis in (-2, -1):
+        if images.shape[axis] == 1:
+            images = torch.cat([images] * (2 * width + 1), dim=axis)
+            continue
+        if images.shape[axis] < width:
+            raise ValueError(f"symmetric_pad needs sides of at least {width} pixels, got shape {tuple(images.shape)}")
+        before = images.narrow(axis, 0, width).flip(axis)
+        after = images.narrow(axis, images.shape[axis] - width, width).flip(axis)
+        images = torch.cat([before, images, after], dim=axis)
+    return images
+
+
+def pixel_shuffle(phases: torch.Tensor, scale: int) -> torch.Tensor:
+    """`F.pixel_shuffle` as one view, permute and copy: (B, C scale^2, H, W) -> (B, C, scale H, scale W), channel
+    c scale^2 + i scale + j to pixel (i, j) of each block. The same numbers, about 3x faster on a CPU."""
+    batch, channels, height, width = phases.shape
+    blocks = phases.view(batch, channels // scale**2, scale, scale, height, width)  # (B, C, i, j, H, W)
+    return blocks.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels // scale**2, height * scale, width * scale)
+
+
+# MATLAB's ycbcr2rgb as RGB = YCBCR_TO_RGB @ (Y, Cb, Cr) + RGB_OFFSET, read off `images.ycbcr_to_rgb` itself
+RGB_OFFSET = ycbcr_to_rgb(torch.zeros(3, 1, 1, dtype=torch.float64))[:, 0, 0]  # the RGB of Y = Cb = Cr = 0
+YCBCR_TO_RGB = ycbcr_to_rgb(torch.eye(3, dtype=torch.float64)[:, :, None])[:, :, 0] - RGB_OFFSET[:, None]
+
+
+def colours_from_luma(luma: torch.Tensor, chroma: torch.Tensor, scale: int) -> torch.Tensor:
+    """RGB in [0, 1], (B, 3, scale H, scale W), from an enlarged Y (B, 1, scale H, scale W) and the small image's
+    Cb, Cr (B, 2, H, W): `ycbcr_to_rgb(cat([luma, resize(chroma, scale)])).clamp(0, 1)` in one convolution.
+
+    Colour conversion is linear and bicubic's weights sum to 1, so each RGB channel's share of the chroma
+    can be enlarged instead of Cb and Cr: one convolution from (Cb, Cr) to 3 scale^2 phases (`bicubic_filters`
+    times the matrix's Cb and Cr columns), one shuffle, then Y times its column. Within 1e-6 of the two-step
+    way, except where bicubic takes Cb or Cr past [0, 1], which that way clamps (saturated colour checkerboards).
+    """
+    phases = bicubic_filters(scale)[:, 0].to(chroma)  # (scale^2, 5, 5)
+    matrix = YCBCR_TO_RGB.to(chroma)
+    filters = matrix[:, None, 1:, None, None] * phases[None, :, None]  # (3, scale^2, 2, 5, 5): RGB, phase, Cb / Cr
+    bias = RGB_OFFSET.to(chroma).repeat_interleave(scale**2)
+    chroma_rgb = F.conv2d(symmetric_pad(chroma), filters.flatten(0, 1), bias)  # (B, 3 scale^2, H, W)
+    rgb = pixel_shuffle(chroma_rgb, scale)  # (B, 3, scale H, scale W): the chroma's share of R, G and B
+    return rgb.add_(luma, alpha=float(matrix[0, 0])).clamp_(0, 1)  # Y's column is 255 / 219 for R, G and B
+
+
+def sub_pixel_convolution(layer: nn.ConvTranspose2d) -> nn.Conv2d:
+    """The convolution that, followed by `F.pixel_shuffle(stride)`, computes what transposed convolution `layer` does.
+
+    Shi et al., "Is the deconvolution layer the same as a convolutional layer?" (arXiv:1609.07009, 2016).
+    With stride s, output pixel s q + p (phase p) is the sum over input pixels q + o of their tap
+    t = p + padding - s o: each phase uses every s-th tap, so the s^2 phases are s^2 ordinary kernels on
+    the small grid, written here as one convolution with (out_channels s^2) filters, zeros where a phase has no tap.
+    """
+    stride, kernel, padding = layer.stride[0], layer.kernel_size[0], layer.padding[0]
+    if (layer.stride[1], layer.kernel_size[1], layer.padding[1]) != (stride, kernel, padding) or layer.groups != 1 \
+            or layer.dilation != (1, 1) or 2 * padding - layer.output_padding[0] != kernel - stride:
+        raise ValueError("sub_pixel_convolution takes a square transposed convolution (groups=1, no dilation) "
+                         "that makes exactly stride x stride output pixels per input pixel")
+    taps = [(phase, tap, (phase + padding - tap) // stride) for phase in range(stride) for tap in range(kernel)
+            if (phase + padding - tap) % stride == 0]  # (phase, tap of the kernel, input offset o)
+    reach = max(abs(offset) for _, _, offset in taps)
+    in_channels, out_channels = layer.in_channels, layer.out_channels
+    convolution = nn.Conv2d(in_channels, out_channels * stride**2, kernel_size=2 * reach + 1, padding=reach,
+                            bias=layer.bias is not None)
+    weight = torch.zeros(out_channels, stride, stride, in_channels, 2 * reach + 1, 2 * reach + 1)
+    transposed = layer.weight.detach()  # (in, out, k, k)
+    for row_phase, row_tap, row_offset in taps:
+        for column_phase, column_tap, column_offset in taps:
+            weight[:, row_phase, column_phase, :, row_offset + reach, column_offset + reach] = (
+                transposed[:, :, row_tap, column_tap].T)
+    with torch.no_grad():
+        convolution.weight.copy_(weight.reshape(convolution.weight.shape))
+        if layer.bias is not None:
+            convolution.bias.copy_(layer.bias.detach().repeat_interleave(stride**2))
+    return convolution.to(layer.weight)
+
+
+class SubPixelNetwork(nn.Module):
+    """An ESPCN or FSRCNN for inference, as plain layers: the same numbers as its forward up to float rounding.
+
+    body: its convolutions and activations on the small image (FSRCNN: all but the last layer);
+    sub_pixel: one convolution to C scale^2 channels (FSRCNN's transposed convolution rewritten by
+    `sub_pixel_convolution`); a global residual's bicubic enlargement as `bicubic_filters` on the
+    same phases, so that one pixel shuffle makes the image.
+    """
+
+    upsampling = "post"
+
+    def __init__(self, model: ESPCN | FSRCNN) -> None:
+        super().__init__()
+        if isinstance(model, ESPCN):
+            self.body = copy.deepcopy(model.feature_extraction)
+            self.sub_pixel = copy.deepcopy(model.sub_pixel_convolution)
+        elif isinstance(model, FSRCNN):
+            self.body = copy.deepcopy(nn.Sequential(*model.feature_extraction, *model.shrinking, *model.mapping,
+                                                    *model.expanding))
+            self.sub_pixel = sub_pixel_convolution(model.deconvolution)
+        else:
+            raise ValueError(f"SubPixelNetwork rewrites an ESPCN or an FSRCNN, not a {type(model).__name__}")
+        for layer in self.body:  # activations in place: one feature map less to allocate per layer
+            if isinstance(layer, nn.ReLU):
+                layer.inplace = True
+        self.scale, self.num_channels = model.scale, model.num_channels
+        self.in_channels, self.scales = model.in_channels, model.scales
+        from sr_teach.inference import receptive_field_radius  # inference imports this module
+
+        # The context a tile needs, found once from the reference (a compiled copy could not be probed).
+        self.receptive_field_radius = max(receptive_field_radius(model), BICUBIC_REACH)
+        residual = model.config.global_residual  # its bicubic, on the phases the shuffle puts in place
+        filters = bicubic_filters(model.scale, model.num_channels).to(self.sub_pixel.weight) if residual else None
+        self.register_buffer("bicubic", filters)
+        self.eval().requires_grad_(False)
+
+    def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
+        features = lr_image
+        for layer in self.body:  # Tanh has no in-place option; its in-place function saves one pass
+            features = torch.tanh_(features) if isinstance(layer, nn.Tanh) else layer(features)  # (B, F, H, W)
+        sub_pixels = self.sub_pixel(features)  # (B, C scale^2, H, W)
+        if self.bicubic is not None:  # + MATLAB bicubic of the input, phase by phase
+            sub_pixels = sub_pixels + F.conv2d(symmetric_pad(lr_image), self.bicubic, groups=self.num_channels)
+        return pixel_shuffle(sub_pixels, self.scale)  # (B, C, scale H, scale W)
+
+
+def fast_model(model: nn.Module, backend: str = "torch") -> nn.Module:
+    """An inference-only equivalent of an ESPCN or FSRCNN that `upscale` takes as it takes the model.
+
+    backend: "torch" (`SubPixelNetwork` in channels-last memory, which oneDNN's convolutions prefer),
+    "compile" (that, through `torch.compile` with frozen weights: activations fused into the
+    convolutions; needs a C++ compiler, and compiles again for each new image size) or "onnxruntime"
+    (its ONNX export run by ONNX Runtime, `pip install 'sr_teach[export]'`).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    network = SubPixelNetwork(model)
+    if backend == "onnxruntime":
+        return OnnxRuntimeModel(onnx_bytes(network))
+    network = network.to(memory_format=torch.channels_last)
+    if backend == "compile":
+        return torch.compile(network, options={"freezing": True})  # freezing: weights become constants
+    return network
+
+
+def onnx_bytes(model: nn.Module, sub_pixel: bool = True) -> bytes:
+    """The ONNX file of `model` (an ESPCN or FSRCNN as its `SubPixelNetwork` unless sub_pixel=False), for any
+    batch and image size.
+
+    torch.onnx's exporter (torch.export, then onnxscript) traces the forward once; the image's batch,
+    height and width stay free (at least 2 pixels), and the model's scale, family and channels are
+    written into the file's metadata, where `OnnxRuntimeModel` reads them back.
+    """
+    require_onnx()
+    # A copy in plain (NCHW) memory: the exporter traces channels-last weights into a graph for small batches only.
+    model = SubPixelNetwork(model) if sub_pixel and isinstance(model, (ESPCN, FSRCNN)) else copy.deepcopy(model)
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    channels = getattr(model, "in_channels", None) or getattr(model, "num_channels", 1)
+    example = torch.rand(1, channels, 16, 16, dtype=next(model.parameters()).dtype)
+    free = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height", min=2), 3: torch.export.Dim("width", min=2)}
+    torch_log = logging.getLogger("torch")
+    level, torch_log.level = torch_log.level, logging.CRITICAL  # the exporter logs pages; its error is raised below
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecations inside torch.export: nothing the user can act on
+            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=["output"],
+                                        dynamic_shapes=(free,), opset_version=ONNX_OPSET, verbose=False)
+    except Exception as error:  # torch.export's errors are many kinds, and pages long
+        raise ValueError(f"{type(model).__name__} could not be exported to ONNX for images of any size: "
+                         f"{str(error).strip().splitlines()[0]}") from error
+    finally:
+        torch_log.level = level
+    proto = program.model_proto
+    for key in ("upsampling", "scale", "num_channels", "in_channels", "receptive_field_radius"):
+        value = getattr(model, key, None)
+        if key == "receptive_field_radius" and not isinstance(value, int):
+            from sr_teach.inference import receptive_field_radius
+
+            value = receptive_field_radius(model)
+        if value is not None:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, str(value)
+    return proto.SerializeToString()
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike, overwrite: bool = False) -> float:
+    """Write `model` as an ONNX file (see `onnx_bytes`) and return the largest difference between ONNX Runtime's
+    output and the model's own forward on a random image (a ValueError above 1e-4; nothing is written then)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --force (overwrite=True) to replace it")
+    contents = onnx_bytes(model)
+    difference = onnx_difference(model, OnnxRuntimeModel(contents))
+    if difference > 1e-4:
+        raise ValueError(f"ONNX Runtime's output differs from the model's by {difference:.2g} (more than 1e-4)")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(contents)
+    partial.replace(path)  # all or nothing: an interrupted export leaves no half-written file under the name
+    return difference
+
+
+def onnx_difference(model: nn.Module, runtime: nn.Module, size: tuple[int, int] = (23, 37)) -> float:
+    """The largest difference between `model`'s forward and `runtime`'s on one random (2, C, *size) batch."""
+    torch.manual_seed(0)
+    channels = getattr(model, "in_channels", None) or model.num_channels
+    image = torch.rand(2, channels, *size)
+    was_training = model.training
+    with torch.no_grad():
+        expected = model.eval()(image)
+        model.train(was_training)
+        return (runtime(image) - expected).abs().max().item()
+
+
+class OnnxRuntimeModel(nn.Module):
+    """An ONNX file (a path or its bytes) run by ONNX Runtime on the CPU, as a module `upscale` takes: its scale,
+    family, channels and receptive field come from the file's metadata (`onnx_bytes` writes them).
+
+    threads: ONNX Runtime's threads for one image (default: torch.get_num_threads(), as PyTorch would use).
+    """
+
+    def __init__(self, model_file: str | os.PathLike | bytes, threads: int | None = None) -> None:
+        super().__init__()
+        onnxruntime = require_onnx()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1  # one chain of layers: nothing to run side by side
+        source = model_file if isinstance(model_file, bytes) else str(model_file)
+        self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.upsampling = metadata.get("upsampling", "post")
+        self.num_channels = int(metadata.get("num_channels", 1))
+        self.in_channels = int(metadata.get("in_channels", self.num_channels))
+        self.scale = int(metadata["scale"]) if "scale" in metadata else None
+        self.scales = None if self.upsampling == "pre" or self.scale is None else (self.scale,)
+        self.receptive_field_radius = int(metadata.get("receptive_field_radius", 0))
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(image.detach().cpu().numpy(), dtype=np.float32)  # ONNX Runtime wants NCHW
+        (output,) = self.session.run(None, {self.input_name: array})
+        return torch.from_numpy(output).to(device=image.device, dtype=image.dtype)  # (B, C, scale H, scale W)
+
+
+def require_onnx():
+    """The onnxruntime module, or an ImportError that says what to install (the exporter needs onnx and onnxscript)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # onnxscript still touches torch.jit on import
+            import onnx  # noqa: F401  (torch.onnx's exporter imports these two itself)
+            import onnxruntime
+            import onnxscript  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"{ONNX_MISSING} (missing: {error.name})") from None
+    return onnxruntime
