@@ -29,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from sr_teach.device import pick_device
+from sr_teach.export import colours_from_luma
 from sr_teach.images import (
     image_size,
     load_image,
@@ -109,9 +110,12 @@ def super_resolve(
     """(B, C, H, W) in [0, 1] -> (B, C, scale H, scale W): colours to the model's (YCbCr for a Y
     model: it sees Y), `enlarge` (MATLAB bicubic first for a pre model, the model in tiles with a
     tile_size, Cb and Cr by bicubic), then the colours back."""
-    _, num_channels = check_model(model)
+    upsampling, num_channels = check_model(model)
     output_size(images.shape[-2:], scale, None)  # an ImageError if the result would be too big
     working = model_colours(images, num_channels)
+    if upsampling == "post" and num_channels == 1 and images.shape[1] == 3:  # the same in fewer passes:
+        luma = enlarge(model, working[:, :1], scale, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size)
+        return colours_from_luma(luma, working[:, 1:], int(scale))  # bicubic Cb, Cr and RGB in one convolution
     enlarged = enlarge(model, working, scale, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size)
     return image_colours(enlarged, num_channels, images.shape[1])
 
@@ -378,6 +382,8 @@ def receptive_field_radius(model: nn.Module, probe_size: int = 64) -> int:
     ...                                      nn.Conv2d(8, 1, kernel_size=5, padding=2)))
     6
     """
+    if isinstance(getattr(model, "receptive_field_radius", None), int):  # a model that knows it (export.fast_model)
+        return model.receptive_field_radius
     convolutions = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d))]
     if not convolutions:
         return 0
