@@ -1,7 +1,6 @@
 """How fast do the sr_teach models upscale on this CPU, by every way of running them, and how much memory?
 
     .venv/bin/python benchmarks/inference_speed.py --models espcn fsrcnn --markdown   # README's table, alone on 2 threads
-    .venv/bin/python benchmarks/inference_speed.py --models espcn --scales 3 --skip-memory --repeats 1
 
 For each model at its default settings (the papers' Y channel; --shipped: the shipped weights) at x2-x4
 (pre models: x3), each variant: the readable forward ("reference"), channels-last, torch.compile, ONNX
@@ -10,6 +9,7 @@ variant: ms per 1080p frame of the network and of the whole colour `upscale`, GF
 (the faster of a plain 64 -> 64 3 x 3 convolution in NCHW or channels-last, measured first), its largest
 difference from the reference; with memory, the reference's peak when tiling to 4000 x 3000 (fresh process).
 Times are the best of a few runs (others can only slow a run); a variant that cannot run says why.
+THP_MEM_ALLOC_ENABLE=1 before it lets PyTorch take big tensors in huge pages: fewer page faults, faster eager runs.
 """
 
 from __future__ import annotations
@@ -270,8 +270,10 @@ def main() -> None:
         return
 
     torch.set_num_threads(arguments.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores"
-          f"{', shipped weights' if arguments.shipped else ', default models (random weights)'}")
+    huge_pages = os.environ.get("THP_MEM_ALLOC_ENABLE", "0") not in ("", "0")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores, "
+          f"{'shipped weights' if arguments.shipped else 'default models (random weights)'}, PyTorch's huge pages for big "
+          f"tensors {'on' if huge_pages else 'off'} (THP_MEM_ALLOC_ENABLE=1, read when torch starts)")
     bound = convolution_bound(arguments.repeats)
     print(f"bound: a plain 64->64 3x3 convolution on 540x960 reaches {bound['nchw']:.0f} GFLOP/s in NCHW and "
           f"{bound['channels_last']:.0f} in channels-last; the bound is {bound['bound']:.0f} GFLOP/s\n")

@@ -28,7 +28,7 @@ from sr_teach.images import ycbcr_to_rgb
 from sr_teach.interpolation import resize_weights
 from sr_teach.models import ESPCN, FSRCNN
 
-BACKENDS = ("torch", "compile", "onnxruntime")  # fast_model's ways to run a SubPixelNetwork
+BACKENDS = ("auto", "torch", "compile", "onnxruntime")  # fast_model's ways to run a SubPixelNetwork
 ONNX_OPSET = 18  # the opset torch's exporter writes by default; onnxruntime 1.17 and later run it
 ONNX_MISSING = "ONNX export needs the onnx, onnxscript and onnxruntime packages: pip install 'sr_teach[export]'"
 BICUBIC_REACH = 2  # input pixels MATLAB's bicubic reads on each side of the one an enlarged pixel lies in
@@ -73,7 +73,8 @@ def symmetric_pad(images: torch.Tensor, width: int = BICUBIC_REACH) -> torch.Ten
 
 def pixel_shuffle(phases: torch.Tensor, scale: int) -> torch.Tensor:
     """`F.pixel_shuffle` as one view, permute and copy: (B, C scale^2, H, W) -> (B, C, scale H, scale W), channel
-    c scale^2 + i scale + j to pixel (i, j) of each block. The same numbers, about 3x faster on a CPU."""
+    c scale^2 + i scale + j to pixel (i, j) of each block. The same numbers, about 3x faster in PyTorch on a CPU
+    (exported to ONNX it is the slower way: ONNX Runtime's DepthToSpace beats a 6-D Transpose)."""
     batch, channels, height, width = phases.shape
     blocks = phases.view(batch, channels // scale**2, scale, scale, height, width)  # (B, C, i, j, H, W)
     return blocks.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels // scale**2, height * scale, width * scale)
@@ -177,19 +178,27 @@ class SubPixelNetwork(nn.Module):
         sub_pixels = self.sub_pixel(features)  # (B, C scale^2, H, W)
         if self.bicubic is not None:  # + MATLAB bicubic of the input, phase by phase
             sub_pixels = sub_pixels + F.conv2d(symmetric_pad(lr_image), self.bicubic, groups=self.num_channels)
-        return pixel_shuffle(sub_pixels, self.scale)  # (B, C, scale H, scale W)
+        return F.pixel_shuffle(sub_pixels, self.scale)  # (B, C, scale H, scale W): ONNX's DepthToSpace, fast there
 
 
-def fast_model(model: nn.Module, backend: str = "torch") -> nn.Module:
+def fast_model(model: nn.Module, backend: str = "auto") -> nn.Module:
     """An inference-only equivalent of an ESPCN or FSRCNN that `upscale` takes as it takes the model.
 
     backend: "torch" (`SubPixelNetwork` in channels-last memory, which oneDNN's convolutions prefer),
     "compile" (that, through `torch.compile` with frozen weights: activations fused into the
-    convolutions; needs a C++ compiler, and compiles again for each new image size) or "onnxruntime"
-    (its ONNX export run by ONNX Runtime, `pip install 'sr_teach[export]'`).
+    convolutions; needs a C++ compiler, and compiles again for each new image size), "onnxruntime"
+    (its ONNX export run by ONNX Runtime, `pip install 'sr_teach[export]'`: it reuses its memory from
+    run to run, where PyTorch asks the system for each big feature map anew) or "auto": onnxruntime
+    where it is installed, else torch (benchmarks/inference_speed.py measures them all).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        try:
+            require_onnx()
+            backend = "onnxruntime"
+        except ImportError:
+            backend = "torch"
     network = SubPixelNetwork(model)
     if backend == "onnxruntime":
         return OnnxRuntimeModel(onnx_bytes(network))
@@ -227,6 +236,10 @@ def onnx_bytes(model: nn.Module, sub_pixel: bool = True) -> bytes:
     finally:
         torch_log.level = level
     proto = program.model_proto
+    dimensions = proto.graph.input[0].type.tensor_type.shape.dim  # a traced size (MATLAB's resize) stays fixed
+    if any(dimensions[axis].dim_value for axis in (0, 2, 3)):
+        raise ValueError(f"{type(model).__name__} could not be exported to ONNX for images of any size: the exporter "
+                         f"fixed the input at {[dimension.dim_value or dimension.dim_param for dimension in dimensions]}")
     for key in ("upsampling", "scale", "num_channels", "in_channels", "receptive_field_radius"):
         value = getattr(model, key, None)
         if key == "receptive_field_radius" and not isinstance(value, int):
@@ -280,6 +293,8 @@ class OnnxRuntimeModel(nn.Module):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1  # one chain of layers: nothing to run side by side
+        # Its threads would spin for work after each run, in the way of PyTorch's colour steps that follow.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = model_file if isinstance(model_file, bytes) else str(model_file)
         self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         metadata = self.session.get_modelmeta().custom_metadata_map

@@ -190,6 +190,22 @@ def test_the_readable_graph_exports_too(onnxruntime) -> None:
     assert_close(forward(runtime, images), forward(model, images), 1e-4)
 
 
+def test_fast_model_runs_in_onnx_runtime_where_it_is_installed(onnxruntime) -> None:
+    model = load_pretrained("espcn", 3)
+    network = fast_model(model)
+    images = torch.rand(1, 1, 19, 27)
+    assert isinstance(network, OnnxRuntimeModel)
+    assert_close(forward(network, images), forward(model, images), 1e-4)
+    with pytest.raises(ValueError, match="unknown backend"):
+        fast_model(model, "tensorrt")
+
+
+def test_a_graph_fixed_to_one_size_is_refused(onnxruntime) -> None:
+    """The shipped ESPCN's readable forward calls MATLAB's resize, whose traced sizes would fix the file's."""
+    with pytest.raises(ValueError, match="any size"):
+        onnx_bytes(load_pretrained("espcn", 3), sub_pixel=False)
+
+
 def test_export_onnx_writes_a_file_upscale_runs(onnxruntime, tmp_path) -> None:
     model = load_pretrained("espcn", 3)
     path = tmp_path / "espcn_x3.onnx"
