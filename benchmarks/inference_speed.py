@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import math
 import os
 import resource
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -270,6 +272,8 @@ def main() -> None:
         return
 
     torch.set_num_threads(arguments.threads)
+    torch._logging.set_logs(dynamo=logging.ERROR)  # compiling a readable forward breaks its graph at Python (resize):
+    warnings.filterwarnings("ignore", module=r"torch\._dynamo")  # said once here, not in pages of warnings
     huge_pages = os.environ.get("THP_MEM_ALLOC_ENABLE", "0") not in ("", "0")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores, "
           f"{'shipped weights' if arguments.shipped else 'default models (random weights)'}, PyTorch's huge pages for big "

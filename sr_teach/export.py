@@ -188,15 +188,16 @@ def fast_model(model: nn.Module, backend: str = "auto") -> nn.Module:
     "compile" (that, through `torch.compile` with frozen weights: activations fused into the
     convolutions; needs a C++ compiler, and compiles again for each new image size), "onnxruntime"
     (its ONNX export run by ONNX Runtime, `pip install 'sr_teach[export]'`: it reuses its memory from
-    run to run, where PyTorch asks the system for each big feature map anew) or "auto": onnxruntime
-    where it is installed, else torch (benchmarks/inference_speed.py measures them all).
+    run to run, where PyTorch asks the system for each big feature map anew) or "auto", what measured
+    fastest here (benchmarks/inference_speed.py): onnxruntime for ESPCN where it is installed; torch for
+    FSRCNN, whose PReLUs ONNX Runtime runs outside its fast convolutions' memory layout, and otherwise.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         try:
             require_onnx()
-            backend = "onnxruntime"
+            backend = "torch" if isinstance(model, FSRCNN) else "onnxruntime"
         except ImportError:
             backend = "torch"
     network = SubPixelNetwork(model)

@@ -190,12 +190,13 @@ def test_the_readable_graph_exports_too(onnxruntime) -> None:
     assert_close(forward(runtime, images), forward(model, images), 1e-4)
 
 
-def test_fast_model_runs_in_onnx_runtime_where_it_is_installed(onnxruntime) -> None:
+def test_fast_model_runs_espcn_in_onnx_runtime_where_it_is_installed(onnxruntime) -> None:
     model = load_pretrained("espcn", 3)
     network = fast_model(model)
     images = torch.rand(1, 1, 19, 27)
     assert isinstance(network, OnnxRuntimeModel)
     assert_close(forward(network, images), forward(model, images), 1e-4)
+    assert isinstance(fast_model(load_pretrained("fsrcnn", 3)), SubPixelNetwork)  # its PReLUs run faster in PyTorch
     with pytest.raises(ValueError, match="unknown backend"):
         fast_model(model, "tensorrt")
 
