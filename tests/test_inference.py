@@ -388,7 +388,7 @@ def test_upscale_is_to_tensor_super_resolve_to_image_and_each_step_can_be_called
             else:
                 luma = run_model(model.eval(), ycbcr[:, :1], factor=3)  # the model enlarges Y itself
             by_hand = ycbcr_to_rgb(torch.cat([luma.clamp(0, 1), enlarged[:, 1:]], dim=1)).clamp(0, 1)
-            assert torch.equal(super_resolve(model, images, 3), by_hand)
+            assert (super_resolve(model, images, 3) - by_hand).abs().max() < 1e-6  # colours back in one convolution (export.colours_from_luma)
         assert np.array_equal(to_image(by_hand, kind), upscale(model, array, scale=3))
 
 
