@@ -345,5 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m sr_teach.cli (torchrun -m sr_teach.cli): run the imported module's main,
+    from sr_teach.cli import main as package_main  # whose CommandError is the one the subcommands raise
+
+    sys.exit(package_main())

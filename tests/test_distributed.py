@@ -161,3 +161,12 @@ def test_one_process_is_not_distributed():
     assert not distributed.active() and distributed.rank() == 0 and distributed.world_size() == 1
     values = torch.tensor([1.0, 2.0])
     assert distributed.mean_over_ranks(values) is values and distributed.any_rank(True) and not distributed.any_rank(False)
+
+
+def test_python_m_reports_bad_input_in_one_line(tmp_path):
+    """`python -m sr_teach.cli` (what torchrun runs) reports bad input as `sr-teach` does: one line, status 1."""
+    result = subprocess.run([sys.executable, "-m", "sr_teach.cli", "train", "--model", "espcn", "--scale", "2",
+                             "--output", str(tmp_path / "out.pt")], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["sr-teach train: error: say how long to train: --steps N and/or --seconds T"]
