@@ -57,12 +57,11 @@ def start(device: str = "auto") -> torch.device:
     The backend follows the device: NCCL between CUDA GPUs (rank r on GPU LOCAL_RANK), gloo between CPU
     processes. Outside torchrun nothing is started and the device is `pick_device(device)`.
     """
-    chosen = pick_device(device)
+    chosen = local_device(pick_device(device))
     if not launched() or active():
-        return local_device(chosen)
+        return chosen
     if not dist.is_available():
         raise RuntimeError("this PyTorch build has no torch.distributed: run a single process (python -m sr_teach.cli)")
-    chosen = local_device(chosen)
     if chosen.type == "cuda":
         torch.cuda.set_device(chosen)
     dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", timeout=TIMEOUT,
@@ -138,11 +137,3 @@ def barrier() -> None:
     if active():
         dist.barrier()
 
-
-def shard_size(batch_size: int) -> int:
-    """This rank's share of a batch; the batch must split evenly, or the step would differ from one process's."""
-    count = world_size()
-    if batch_size % count:
-        raise ValueError(f"a batch of {batch_size} patches cannot be split evenly over {count} processes: "
-                         f"choose a batch size divisible by {count}")
-    return batch_size // count
