@@ -71,7 +71,10 @@ def train_for_minutes(name: str, minutes: float, device: str, runs_folder: str |
     shipped = weights_path(name)
     shipped_psnr = load_checkpoint(shipped)["extra"].get("best_validation_psnr") if shipped.exists() else None
     better = history.stop_reason != "diverged" and (shipped_psnr is None or trainer.best_validation_psnr > shipped_psnr)
-    target = Path(into) / shipped.name if (better and into) else shipped if better else runs / f"{name}_weights.pt"
+    if not better:
+        target = runs / f"{name}_weights.pt"  # kept beside the run state, for a look
+    else:
+        target = Path(into) / shipped.name if into else shipped
     command = f"sr-teach zoo train --all --device {device} --minutes {minutes}"
     path = export_weights(replace(recipe, steps=trainer.step), experiment, data_dir, path=target, command=command)
     versus = "none shipped" if shipped_psnr is None else f"shipped {shipped_psnr:.3f} dB"
