@@ -32,6 +32,9 @@ BACKENDS = ("auto", "torch", "compile", "onnxruntime")  # fast_model's ways to r
 ONNX_OPSET = 18  # the opset torch's exporter writes by default; onnxruntime 1.17 and later run it
 ONNX_MISSING = "ONNX export needs the onnx, onnxscript and onnxruntime packages: pip install 'sr_teach[export]'"
 BICUBIC_REACH = 2  # input pixels MATLAB's bicubic reads on each side of the one an enlarged pixel lies in
+# A SubPixelNetwork runs big images in bands of rows whose widest feature map stays under this size: glibc hands
+# blocks over 32 MiB straight from the system (fresh pages to fault in, each time), and the CPU's cache is 32 MiB.
+BAND_BYTES = 24 * 2**20
 
 
 @functools.lru_cache(maxsize=16)  # a few scales and channel counts; do not modify the result
@@ -71,13 +74,12 @@ def symmetric_pad(images: torch.Tensor, width: int = BICUBIC_REACH) -> torch.Ten
     return images
 
 
-def pixel_shuffle(phases: torch.Tensor, scale: int) -> torch.Tensor:
-    """`F.pixel_shuffle` as one view, permute and copy: (B, C scale^2, H, W) -> (B, C, scale H, scale W), channel
-    c scale^2 + i scale + j to pixel (i, j) of each block. The same numbers, about 3x faster in PyTorch on a CPU
-    (exported to ONNX it is the slower way: ONNX Runtime's DepthToSpace beats a 6-D Transpose)."""
-    batch, channels, height, width = phases.shape
-    blocks = phases.view(batch, channels // scale**2, scale, scale, height, width)  # (B, C, i, j, H, W)
-    return blocks.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels // scale**2, height * scale, width * scale)
+def as_phases(image: torch.Tensor, scale: int) -> torch.Tensor:
+    """(B, C, scale H, scale W) viewed, not copied, as (B, C, scale, scale, H, W): [..., i, j, y, x] is pixel
+    (i, j) of block (y, x), the layout `F.pixel_shuffle` reads its channels in (channel c scale^2 + i scale + j)."""
+    batch, channels, height, width = image.shape
+    blocks = image.view(batch, channels, height // scale, scale, width // scale, scale)  # (B, C, H, i, W, j)
+    return blocks.permute(0, 1, 3, 5, 2, 4)
 
 
 # MATLAB's ycbcr2rgb as RGB = YCBCR_TO_RGB @ (Y, Cb, Cr) + RGB_OFFSET, read off `images.ycbcr_to_rgb` itself
@@ -91,16 +93,20 @@ def colours_from_luma(luma: torch.Tensor, chroma: torch.Tensor, scale: int) -> t
 
     Colour conversion is linear and bicubic's weights sum to 1, so each RGB channel's share of the chroma
     can be enlarged instead of Cb and Cr: one convolution from (Cb, Cr) to 3 scale^2 phases (`bicubic_filters`
-    times the matrix's Cb and Cr columns), one shuffle, then Y times its column. Within 1e-6 of the two-step
-    way, except where bicubic takes Cb or Cr past [0, 1], which that way clamps (saturated colour checkerboards).
+    times the matrix's Cb and Cr columns), then one pass that adds Y times its column and writes each phase
+    where a pixel shuffle would put it. Within 1e-6 of the two-step way, except where bicubic takes Cb or Cr
+    past [0, 1], which that way clamps (saturated colour checkerboards).
     """
     phases = bicubic_filters(scale)[:, 0].to(chroma)  # (scale^2, 5, 5)
     matrix = YCBCR_TO_RGB.to(chroma)
     filters = matrix[:, None, 1:, None, None] * phases[None, :, None]  # (3, scale^2, 2, 5, 5): RGB, phase, Cb / Cr
     bias = RGB_OFFSET.to(chroma).repeat_interleave(scale**2)
     chroma_rgb = F.conv2d(symmetric_pad(chroma), filters.flatten(0, 1), bias)  # (B, 3 scale^2, H, W)
-    rgb = pixel_shuffle(chroma_rgb, scale)  # (B, 3, scale H, scale W): the chroma's share of R, G and B
-    return rgb.add_(luma, alpha=float(matrix[0, 0])).clamp_(0, 1)  # Y's column is 255 / 219 for R, G and B
+    rgb = luma.new_empty(luma.shape[0], 3, *luma.shape[-2:])  # (B, 3, scale H, scale W)
+    # Shuffle and add in one pass (a shuffle, then an add, would write the whole image twice)
+    torch.add(chroma_rgb.unflatten(1, (3, scale, scale)), as_phases(luma.contiguous(), scale), alpha=float(matrix[0, 0]),
+              out=as_phases(rgb, scale))  # Y's column is 255 / 219 for R, G and B
+    return rgb.clamp_(0, 1)
 
 
 def sub_pixel_convolution(layer: nn.ConvTranspose2d) -> nn.Conv2d:
@@ -142,6 +148,8 @@ class SubPixelNetwork(nn.Module):
     sub_pixel: one convolution to C scale^2 channels (FSRCNN's transposed convolution rewritten by
     `sub_pixel_convolution`); a global residual's bicubic enlargement as `bicubic_filters` on the
     same phases, so that one pixel shuffle makes the image.
+    band_bytes: run an image in bands of rows (each with its receptive field's rows of context, so the
+    result is the same) whose widest feature map stays under this many bytes; None: whole.
     """
 
     upsampling = "post"
@@ -169,9 +177,26 @@ class SubPixelNetwork(nn.Module):
         residual = model.config.global_residual  # its bicubic, on the phases the shuffle puts in place
         filters = bicubic_filters(model.scale, model.num_channels).to(self.sub_pixel.weight) if residual else None
         self.register_buffer("bicubic", filters)
+        self.widest = max(layer.out_channels for layer in self.modules() if isinstance(layer, nn.Conv2d))
+        self.band_bytes: int | None = BAND_BYTES
         self.eval().requires_grad_(False)
 
     def forward(self, lr_image: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = lr_image.shape
+        row_bytes = batch * width * self.widest * lr_image.element_size()  # one row of the widest feature map
+        rows = height if self.band_bytes is None else max(1, self.band_bytes // row_bytes)
+        if rows >= height:
+            return self.enlarge(lr_image)
+        context, scale, bands = self.receptive_field_radius, self.scale, []
+        for start in range(0, height, rows):
+            stop = min(start + rows, height)
+            low, high = max(0, start - context), min(height, stop + context)
+            band = self.enlarge(lr_image[..., low:high, :])  # (B, C, scale (high - low), scale W)
+            bands.append(band[..., scale * (start - low):scale * (stop - low), :])  # its own rows, without context
+        return torch.cat(bands, dim=-2)  # (B, C, scale H, scale W)
+
+    def enlarge(self, lr_image: torch.Tensor) -> torch.Tensor:
+        """The network on the whole of `lr_image` (B, C, H, W) -> (B, C, scale H, scale W)."""
         features = lr_image
         for layer in self.body:  # Tanh has no in-place option; its in-place function saves one pass
             features = torch.tanh_(features) if isinstance(layer, nn.Tanh) else layer(features)  # (B, F, H, W)
@@ -184,7 +209,7 @@ class SubPixelNetwork(nn.Module):
 def fast_model(model: nn.Module, backend: str = "auto") -> nn.Module:
     """An inference-only equivalent of an ESPCN or FSRCNN that `upscale` takes as it takes the model.
 
-    backend: "torch" (`SubPixelNetwork` in channels-last memory, which oneDNN's convolutions prefer),
+    backend: "torch" (`SubPixelNetwork` in channels-last memory, which oneDNN's convolutions prefer, in bands of rows),
     "compile" (that, through `torch.compile` with frozen weights: activations fused into the
     convolutions; needs a C++ compiler, and compiles again for each new image size), "onnxruntime"
     (its ONNX export run by ONNX Runtime, `pip install 'sr_teach[export]'`: it reuses its memory from
@@ -221,6 +246,8 @@ def onnx_bytes(model: nn.Module, sub_pixel: bool = True) -> bytes:
     # A copy in plain (NCHW) memory: the exporter traces channels-last weights into a graph for small batches only.
     model = SubPixelNetwork(model) if sub_pixel and isinstance(model, (ESPCN, FSRCNN)) else copy.deepcopy(model)
     model = model.to(memory_format=torch.contiguous_format).eval()
+    if isinstance(model, SubPixelNetwork):
+        model.band_bytes = None  # one graph for any size (ONNX Runtime reuses its memory from run to run anyway)
     channels = getattr(model, "in_channels", None) or getattr(model, "num_channels", 1)
     example = torch.rand(1, channels, 16, 16, dtype=next(model.parameters()).dtype)
     free = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height", min=2), 3: torch.export.Dim("width", min=2)}

@@ -19,7 +19,7 @@ from torch import nn
 from sr_teach.cli import main
 from sr_teach.export import (
     OnnxRuntimeModel, SubPixelNetwork, bicubic_filters, colours_from_luma, export_onnx, fast_model, onnx_bytes,
-    pixel_shuffle, sub_pixel_convolution, symmetric_pad,
+    as_phases, sub_pixel_convolution, symmetric_pad,
 )
 from sr_teach.images import load_image, rgb_to_ycbcr, to_tensor, ycbcr_to_rgb
 from sr_teach.inference import receptive_field_radius, upscale
@@ -86,9 +86,10 @@ def test_symmetric_pad_repeats_the_edge_then_mirrors() -> None:
     assert symmetric_pad(row)[0, 0, :, 2].tolist() == [1] * 5  # a side of one pixel: that pixel
 
 
-def test_pixel_shuffle_is_torchs() -> None:
+def test_as_phases_reads_the_image_as_pixel_shuffle_wrote_it() -> None:
     phases = torch.rand(2, 27, 5, 7)
-    assert torch.equal(pixel_shuffle(phases, 3), F.pixel_shuffle(phases, 3))
+    image = F.pixel_shuffle(phases, 3)  # (2, 3, 15, 21)
+    assert torch.equal(as_phases(image, 3), phases.unflatten(1, (3, 3, 3)))
 
 
 @pytest.mark.parametrize("kernel, stride, padding, output_padding", [(9, 2, 4, 1), (9, 3, 3, 0), (9, 4, 3, 1),
@@ -96,7 +97,7 @@ def test_pixel_shuffle_is_torchs() -> None:
 def test_sub_pixel_convolution_is_the_transposed_convolution(kernel, stride, padding, output_padding) -> None:
     layer = nn.ConvTranspose2d(5, 2, kernel_size=kernel, stride=stride, padding=padding, output_padding=output_padding)
     features = torch.rand(3, 5, 11, 8)
-    rewritten = pixel_shuffle(forward(sub_pixel_convolution(layer), features), stride)
+    rewritten = F.pixel_shuffle(forward(sub_pixel_convolution(layer), features), stride)
     assert_close(rewritten, forward(layer, features), 1e-5)
 
 
@@ -117,6 +118,17 @@ def test_sub_pixel_network_equals_the_reference(name: str, model: nn.Module) -> 
     assert_close(forward(SubPixelNetwork(model), images), expected, 1e-5)
     channels_last = images.contiguous(memory_format=torch.channels_last)  # as inference.run_model gives it
     assert_close(forward(fast_model(model, "torch"), channels_last), expected, 1e-5)
+
+
+@pytest.mark.parametrize("name, model", MODELS, ids=IDS)
+def test_bands_of_rows_give_the_whole_image(name: str, model: nn.Module) -> None:
+    network, images = SubPixelNetwork(model), torch.rand(2, model.num_channels, 29, 11)
+    network.band_bytes = None
+    whole = forward(network, images)
+    network.band_bytes = 2 * 11 * network.widest * 4 * 5  # bands of 5 rows: 6 of them, the last of 4
+    assert_close(forward(network, images), whole, 1e-5)  # float rounding only: each band sees its context
+    network.band_bytes = 1  # one row at a time
+    assert_close(forward(network, images), whole, 1e-5)
 
 
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="torch.compile needs a C++ compiler")
