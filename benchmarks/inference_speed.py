@@ -10,6 +10,8 @@ variant: ms per 1080p frame of the network and of the whole colour `upscale`, GF
 difference from the reference; with memory, the reference's peak when tiling to 4000 x 3000 (fresh process).
 Times are the best of a few runs (others can only slow a run); a variant that cannot run says why.
 THP_MEM_ALLOC_ENABLE=1 before it lets PyTorch take big tensors in huge pages: fewer page faults, faster eager runs.
+OMP_WAIT_POLICY=PASSIVE before it makes PyTorch's OpenMP threads sleep as soon as a step ends; by default they
+spin for some milliseconds, on the cores ONNX Runtime's threads want next (an ONNX Runtime variant's "all" column).
 """
 
 from __future__ import annotations
@@ -259,7 +261,7 @@ def main() -> None:
     parser.add_argument("--scales", nargs="+", type=int, help="which scales (default: x3 for pre models, x2-x4 for post)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="which variants")
     parser.add_argument("--threads", type=int, default=2, help="torch's and ONNX Runtime's threads (the target: 2)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best is kept)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (best is kept)")
     parser.add_argument("--shipped", action="store_true", help="the shipped weights (espcn_x3.pt, ...), not fresh models")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 12-megapixel memory runs")
     parser.add_argument("--markdown", action="store_true", help="also print the README's table in Markdown")
@@ -277,7 +279,8 @@ def main() -> None:
     huge_pages = os.environ.get("THP_MEM_ALLOC_ENABLE", "0") not in ("", "0")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} logical cores, "
           f"{'shipped weights' if arguments.shipped else 'default models (random weights)'}, PyTorch's huge pages for big "
-          f"tensors {'on' if huge_pages else 'off'} (THP_MEM_ALLOC_ENABLE=1, read when torch starts)")
+          f"tensors {'on' if huge_pages else 'off'} (THP_MEM_ALLOC_ENABLE=1, read when torch starts), OpenMP's "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY') or 'unset (threads spin after each step)'}")
     bound = convolution_bound(arguments.repeats)
     print(f"bound: a plain 64->64 3x3 convolution on 540x960 reaches {bound['nchw']:.0f} GFLOP/s in NCHW and "
           f"{bound['channels_last']:.0f} in channels-last; the bound is {bound['bound']:.0f} GFLOP/s\n")
