@@ -198,6 +198,10 @@ GPU_RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
                   "the merged 3x3 kernels and collapsed for inference (94,308 weights, 1/28 of VDSR's multiply-adds "
                   "at x2). Adam 1e-3 and L1 beat 5e-4, 2e-3 and MSE in 600-step probes on the validation split; "
                   "the step count is for a GPU (sr-teach zoo train --all); not yet trained to the end here"),
+    _recipe("ecbsr_x3", "ecbsr", 3, 30_000, 1e-3, 24, 16, 1000, ECBSR_OPTIONS, loss="l1",
+            notes="ecbsr_x2's recipe at x3 with 72-pixel HR patches (24 LR), as vdsr's; prepared for a GPU, not run"),
+    _recipe("ecbsr_x4", "ecbsr", 4, 30_000, 1e-3, 18, 16, 1000, ECBSR_OPTIONS, loss="l1",
+            notes="ecbsr_x2's recipe at x4 with 72-pixel HR patches (18 LR), as vdsr's; prepared for a GPU, not run"),
 )}
 
 # ------------------------------------------------------------------------------------- training
