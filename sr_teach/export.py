@@ -13,7 +13,6 @@ convolutions to scale^2 phases, added before one pixel shuffle. The readable for
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 import os
 import warnings
@@ -25,53 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from sr_teach.images import ycbcr_to_rgb
-from sr_teach.interpolation import resize_weights
+from sr_teach.interpolation import BICUBIC_REACH, bicubic_filters, symmetric_pad
 from sr_teach.models import ESPCN, FSRCNN
 
 BACKENDS = ("auto", "torch", "compile", "onnxruntime")  # fast_model's ways to run a SubPixelNetwork
 ONNX_OPSET = 18  # the opset torch's exporter writes by default; onnxruntime 1.17 and later run it
 ONNX_MISSING = "ONNX export needs the onnx, onnxscript and onnxruntime packages: pip install 'sr_teach[export]'"
-BICUBIC_REACH = 2  # input pixels MATLAB's bicubic reads on each side of the one an enlarged pixel lies in
 # A SubPixelNetwork runs big images in bands of rows whose widest feature map stays under this size: glibc hands
 # blocks over 32 MiB straight from the system (fresh pages to fault in, each time), and the CPU's cache is 32 MiB.
 BAND_BYTES = 24 * 2**20
-
-
-@functools.lru_cache(maxsize=16)  # a few scales and channel counts; do not modify the result
-def bicubic_filters(scale: int, channels: int = 1) -> torch.Tensor:
-    """(channels scale^2, 1, 5, 5) float64: MATLAB's bicubic enlargement by a whole scale, as one 5 x 5 filter
-    per phase. Output pixel (scale i + p, scale j + q) reads input pixels i-2..i+2, j-2..j+2 with the weights
-    of phase (p, q): the outer product of `interpolation.resize_weights`'s rows p and q (taken inside a signal,
-    away from its mirrored borders). Channel c's filters are its scale^2 consecutive ones, as pixel_shuffle wants.
-    """
-    if scale < 1 or scale != int(scale):
-        raise ValueError(f"bicubic_filters needs a whole scale of at least 1, got {scale}")
-    length = 2 * BICUBIC_REACH + 4  # room for one pixel whose taps all lie inside
-    weights, centre = resize_weights(length, length * scale, float(scale)), BICUBIC_REACH + 2
-    phases = torch.zeros(scale, 2 * BICUBIC_REACH + 1, dtype=torch.float64)  # (phase, offset -2..2)
-    for phase in range(scale):
-        row = centre * scale + phase
-        offsets = weights.first[row] + torch.arange(weights.weights.shape[1]) - centre
-        used = weights.weights[row] != 0
-        assert offsets[used].abs().max() <= BICUBIC_REACH, "bicubic reaches 2 pixels when enlarging"
-        phases[phase].index_add_(0, offsets[used] + BICUBIC_REACH, weights.weights[row][used])
-    filters = phases[:, None, :, None] * phases[None, :, None, :]  # (p, q, 5, 5): rows times columns
-    return filters.reshape(scale * scale, 1, *filters.shape[-2:]).repeat(channels, 1, 1, 1)
-
-
-def symmetric_pad(images: torch.Tensor, width: int = BICUBIC_REACH) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, H + 2 width, W + 2 width), mirrored with the edge repeated, as MATLAB's
-    imresize pads (... 2 1 | 1 2 ... n | n n-1 ...); a side of one pixel repeats that pixel."""
-    for axis in (-2, -1):
-        if images.shape[axis] == 1:
-            images = torch.cat([images] * (2 * width + 1), dim=axis)
-            continue
-        if images.shape[axis] < width:
-            raise ValueError(f"symmetric_pad needs sides of at least {width} pixels, got shape {tuple(images.shape)}")
-        before = images.narrow(axis, 0, width).flip(axis)
-        after = images.narrow(axis, images.shape[axis] - width, width).flip(axis)
-        images = torch.cat([before, images, after], dim=axis)
-    return images
 
 
 def as_phases(image: torch.Tensor, scale: int) -> torch.Tensor:

@@ -7,6 +7,8 @@ bicubic baselines with exactly this function, so matching it makes our PSNR comp
 published tables. The other methods show what the choice changes: "nearest", "bilinear" and
 "lanczos" on the same machinery; "torch_bicubic", "torch_bilinear", "torch_area" (PyTorch's
 `F.interpolate`: no antialiasing, a = -0.75); "pil_bicubic" (Pillow: antialiased, but 8-bit).
+`bicubic_filters` writes the bicubic enlargement by a whole scale as one 5 x 5 filter per output phase
+(`symmetric_pad` makes MATLAB's border), for networks that add it to their own output in one convolution.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from sr_teach.images import check_pixels, quantize
+
+BICUBIC_REACH = 2  # input pixels MATLAB's bicubic reads on each side of the one an enlarged pixel lies in
 
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
@@ -139,6 +143,43 @@ def resize_matrix(
     picture for a lesson (resize itself never builds it, it would be 0.8 GB for a 24 MP photo).
     """
     return resize_weights(in_length, out_length, scale, kernel, antialiasing).matrix(in_length)
+
+
+@functools.lru_cache(maxsize=16)  # a few scales and channel counts; do not modify the result
+def bicubic_filters(scale: int, channels: int = 1) -> torch.Tensor:
+    """(channels scale^2, 1, 5, 5) float64: MATLAB's bicubic enlargement by a whole scale, as one 5 x 5 filter
+    per phase. Output pixel (scale i + p, scale j + q) reads input pixels i-2..i+2, j-2..j+2 with the weights
+    of phase (p, q): the outer product of `resize_weights`'s rows p and q (taken inside a signal,
+    away from its mirrored borders). Channel c's filters are its scale^2 consecutive ones, as pixel_shuffle wants.
+    """
+    if scale < 1 or scale != int(scale):
+        raise ValueError(f"bicubic_filters needs a whole scale of at least 1, got {scale}")
+    length = 2 * BICUBIC_REACH + 4  # room for one pixel whose taps all lie inside
+    weights, centre = resize_weights(length, length * scale, float(scale)), BICUBIC_REACH + 2
+    phases = torch.zeros(scale, 2 * BICUBIC_REACH + 1, dtype=torch.float64)  # (phase, offset -2..2)
+    for phase in range(scale):
+        row = centre * scale + phase
+        offsets = weights.first[row] + torch.arange(weights.weights.shape[1]) - centre
+        used = weights.weights[row] != 0
+        assert offsets[used].abs().max() <= BICUBIC_REACH, "bicubic reaches 2 pixels when enlarging"
+        phases[phase].index_add_(0, offsets[used] + BICUBIC_REACH, weights.weights[row][used])
+    filters = phases[:, None, :, None] * phases[None, :, None, :]  # (p, q, 5, 5): rows times columns
+    return filters.reshape(scale * scale, 1, *filters.shape[-2:]).repeat(channels, 1, 1, 1)
+
+
+def symmetric_pad(images: torch.Tensor, width: int = BICUBIC_REACH) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H + 2 width, W + 2 width), mirrored with the edge repeated, as MATLAB's
+    imresize pads (... 2 1 | 1 2 ... n | n n-1 ...); a side of one pixel repeats that pixel."""
+    for axis in (-2, -1):
+        if images.shape[axis] == 1:
+            images = torch.cat([images] * (2 * width + 1), dim=axis)
+            continue
+        if images.shape[axis] < width:
+            raise ValueError(f"symmetric_pad needs sides of at least {width} pixels, got shape {tuple(images.shape)}")
+        before = images.narrow(axis, 0, width).flip(axis)
+        after = images.narrow(axis, images.shape[axis] - width, width).flip(axis)
+        images = torch.cat([before, images, after], dim=axis)
+    return images
 
 
 def output_size(in_size: tuple[int, int], scale: float | None, size: tuple[int, int] | None) -> tuple[int, int]:

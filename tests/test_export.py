@@ -18,8 +18,8 @@ from torch import nn
 
 from sr_teach.cli import main
 from sr_teach.export import (
-    OnnxRuntimeModel, SubPixelNetwork, bicubic_filters, colours_from_luma, export_onnx, fast_model, onnx_bytes,
-    as_phases, sub_pixel_convolution, symmetric_pad,
+    OnnxRuntimeModel, SubPixelNetwork, as_phases, colours_from_luma, export_onnx, fast_model, onnx_bytes,
+    sub_pixel_convolution,
 )
 from sr_teach.images import load_image, rgb_to_ycbcr, to_tensor, ycbcr_to_rgb
 from sr_teach.inference import receptive_field_radius, upscale
@@ -69,21 +69,6 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float)
 
 
 # --- the pieces -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("scale", [1, *SCALES])
-@pytest.mark.parametrize("size", [(1, 5), (2, 3), (17, 23)])
-def test_bicubic_filters_are_matlab_bicubic(scale: int, size: tuple[int, int]) -> None:
-    images = torch.rand(2, 3, *size, dtype=torch.float64)
-    phases = F.conv2d(symmetric_pad(images), bicubic_filters(scale, 3), groups=3)
-    expected = resize(images, scale=scale, clamp=False)
-    assert (F.pixel_shuffle(phases, scale) - expected).abs().max() < 1e-12
-
-
-def test_symmetric_pad_repeats_the_edge_then_mirrors() -> None:
-    row = torch.arange(1.0, 5.0).view(1, 1, 1, 4)  # 1 2 3 4
-    assert symmetric_pad(row)[0, 0, 0].tolist() == [2, 1, 1, 2, 3, 4, 4, 3]
-    assert symmetric_pad(row)[0, 0, :, 2].tolist() == [1] * 5  # a side of one pixel: that pixel
 
 
 def test_as_phases_reads_the_image_as_pixel_shuffle_wrote_it() -> None:

@@ -17,10 +17,12 @@ from sr_teach.interpolation import (
     BAND_ROWS,
     KERNELS,
     METHODS,
+    bicubic_filters,
     output_size,
     resize,
     resize_matrix,
     resize_weights,
+    symmetric_pad,
 )
 
 # (set, folder of HR images, folder of MATLAB's LR images, scale), as in matlab_reference/README.md
@@ -255,3 +257,18 @@ def test_the_output_limit_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     assert resize(torch.rand(1, 10, 10), scale=2).shape == (1, 20, 20)
     with pytest.raises(ImageError, match="resizing 10 x 10 by 2.1 is 21 x 21 = 441 pixels, over the limit of 400 pixels"):
         resize(torch.rand(1, 10, 10), scale=2.1)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+@pytest.mark.parametrize("size", [(1, 5), (2, 3), (17, 23)])
+def test_bicubic_filters_are_matlab_bicubic(scale: int, size: tuple[int, int]) -> None:
+    images = torch.rand(2, 3, *size, dtype=torch.float64)
+    phases = F.conv2d(symmetric_pad(images), bicubic_filters(scale, 3), groups=3)
+    expected = resize(images, scale=scale, clamp=False)
+    assert (F.pixel_shuffle(phases, scale) - expected).abs().max() < 1e-12
+
+
+def test_symmetric_pad_repeats_the_edge_then_mirrors() -> None:
+    row = torch.arange(1.0, 5.0).view(1, 1, 1, 4)  # 1 2 3 4
+    assert symmetric_pad(row)[0, 0, 0].tolist() == [2, 1, 1, 2, 3, 4, 4, 3]
+    assert symmetric_pad(row)[0, 0, :, 2].tolist() == [1] * 5  # a side of one pixel: that pixel
