@@ -377,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--minutes", type=float, default=10.0, help="with --all: the time each run has (default 10)")
     train.add_argument("--into", help="with --all: folder for the weights that beat the shipped ones (default: ship them)")
     train.add_argument("--data-dir", help="folder holding T91/ and BSD200/ (default: $SR_TEACH_DATA)")
-    train.add_argument("--runs", default=str(DEFAULT_RUNS_FOLDER), help="folder of resumable run states")
+    train.add_argument("--runs", help=f"folder of resumable run states (default: {DEFAULT_RUNS_FOLDER}/; gpu_runs/ with --all)")
     train.add_argument("--max-steps", type=int, help="stop after this many steps; run again to continue")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--device", help="instead of the recipe's 'auto': cpu, cuda, cuda:1, mps")
@@ -394,14 +394,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown or arguments.name or arguments.minutes <= 0:
             parser.error(f"--all trains {', '.join(paper_names())} (--only picks some) for --minutes above 0; "
                          f"not {', '.join(unknown) or arguments.name or arguments.minutes}")
-        runs = GPU_RUNS if arguments.runs == str(DEFAULT_RUNS_FOLDER) else arguments.runs
-        return train_all(arguments.minutes, arguments.device or "cuda", arguments.only, runs, arguments.data_dir,
-                         arguments.into)
+        return train_all(arguments.minutes, arguments.device or "cuda", arguments.only, arguments.runs or GPU_RUNS,
+                         arguments.data_dir, arguments.into)
     if arguments.name is None:
         parser.error("name a recipe to train (sr-teach zoo status lists them), or --all")
     start = time.perf_counter()
-    train_recipe(arguments.name, arguments.data_dir, arguments.runs, arguments.max_steps, not arguments.quiet,
-                 arguments.device)
+    train_recipe(arguments.name, arguments.data_dir, arguments.runs or DEFAULT_RUNS_FOLDER, arguments.max_steps,
+                 not arguments.quiet, arguments.device)
     distributed.say(f"{arguments.name}: this session {(time.perf_counter() - start) / 60:.1f} min")
     distributed.finish()
     return 0
