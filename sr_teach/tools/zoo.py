@@ -142,9 +142,10 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
     _recipe("fsrcnn_x3", "fsrcnn", 3, 40_000, 1e-3, 24, 32, 1000, FSRCNN_OPTIONS,
             notes="FSRCNN(56, 12, 4); 24-pixel LR patches; 40,000 steps (first 20,000, whose best validation "
                   "came at step 19,000 of 20,000, 0.38 dB short of the paper on Set5)"),
-    _recipe("fsrcnn_x2", "fsrcnn", 2, 10_000, 5e-4, 32, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
-            notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
-                  "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs)"),
+    _recipe("fsrcnn_x2", "fsrcnn", 2, 25_000, 5e-4, 32, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
+            threads=2, notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the deconvolution; its "
+                  "9 x 9 kernels have the same shape at every scale, only the stride differs); 25,000 steps (first "
+                  "10,000, whose best validation came at the last step)"),
     _recipe("fsrcnn_x4", "fsrcnn", 4, 45_000, 5e-4, 20, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
             threads=2, notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
                   "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs)"),
