@@ -18,7 +18,7 @@ from torch import nn
 
 from sr_teach.cli import main
 from sr_teach.export import (
-    OnnxRuntimeModel, SubPixelNetwork, as_phases, colours_from_luma, export_onnx, fast_model, onnx_bytes,
+    ColumnPairConvolution, OnnxRuntimeModel, SubPixelNetwork, as_phases, colours_from_luma, export_onnx, fast_model, onnx_bytes,
     sub_pixel_convolution,
 )
 from sr_teach.images import load_image, rgb_to_ycbcr, to_tensor, ycbcr_to_rgb
@@ -103,6 +103,26 @@ def test_sub_pixel_network_equals_the_reference(name: str, model: nn.Module) -> 
     assert_close(forward(SubPixelNetwork(model), images), expected, 1e-5)
     channels_last = images.contiguous(memory_format=torch.channels_last)  # as inference.run_model gives it
     assert_close(forward(fast_model(model, "torch"), channels_last), expected, 1e-5)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5])
+def test_column_pairs_give_the_plain_convolution(size: int) -> None:
+    convolution = nn.Conv2d(6, 4, kernel_size=size, padding=size // 2)
+    pairs = ColumnPairConvolution(convolution)
+    for width in (16, 2, 15):  # an odd width runs the plain convolution
+        features = torch.rand(2, 6, 9, width).contiguous(memory_format=torch.channels_last)
+        output = forward(pairs, features)
+        assert_close(output, forward(convolution, features), 1e-5)
+        assert output.is_contiguous(memory_format=torch.channels_last)
+    assert_close(forward(pairs, features.contiguous()), forward(convolution, features), 1e-5)  # NCHW: plain
+
+
+def test_fast_fsrcnn_at_x2_folds_its_sub_pixel_layer() -> None:
+    model = perturbed(FSRCNN(scale=2))
+    network = fast_model(model, "torch")
+    assert isinstance(network.sub_pixel, ColumnPairConvolution)
+    images = torch.rand(1, 1, 21, 32).contiguous(memory_format=torch.channels_last)
+    assert_close(forward(network, images), forward(model, images), 1e-5)
 
 
 @pytest.mark.parametrize("name, model", MODELS, ids=IDS)
