@@ -210,9 +210,10 @@ class SubPixelNetwork(nn.Module):
 def fast_model(model: nn.Module, backend: str = "auto") -> nn.Module:
     """An inference-only equivalent of an ESPCN or FSRCNN that `upscale` takes as it takes the model.
 
-    backend: "torch" (`SubPixelNetwork` in channels-last memory, which oneDNN's convolutions prefer, in bands of rows,
-    a sub-pixel layer to fewer than 8 channels as a `ColumnPairConvolution`), "compile" (the network, through `torch.compile` with frozen weights: activations fused into the
-    convolutions; needs a C++ compiler, and compiles again for each new image size), "onnxruntime"
+    backend: "torch" (`SubPixelNetwork` in channels-last memory, which oneDNN's convolutions prefer, in bands of
+    rows, a sub-pixel layer to fewer than 8 channels as a `ColumnPairConvolution`), "compile" (the network through
+    `torch.compile` with frozen weights: activations fused into the convolutions; needs a C++ compiler, and
+    compiles again for each new image size), "onnxruntime"
     (its ONNX export run by ONNX Runtime, `pip install 'sr_teach[export]'`: it reuses its memory from
     run to run, where PyTorch asks the system for each big feature map anew) or "auto", what measured
     fastest here (benchmarks/inference_speed.py): onnxruntime for ESPCN where it is installed; torch for
