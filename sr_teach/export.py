@@ -65,8 +65,8 @@ def colours_from_luma(luma: torch.Tensor, chroma: torch.Tensor, scale: int) -> t
     chroma_rgb = F.conv2d(symmetric_pad(chroma), filters.flatten(0, 1), bias)  # (B, 3 scale^2, H, W)
     rgb = luma.new_empty(luma.shape[0], 3, *luma.shape[-2:])  # (B, 3, scale H, scale W)
     # Shuffle and add in one pass (a shuffle, then an add, would write the whole image twice)
-    torch.add(chroma_rgb.unflatten(1, (3, scale, scale)), as_phases(luma.contiguous(), scale), alpha=float(matrix[0, 0]),
-              out=as_phases(rgb, scale))  # Y's column is 255 / 219 for R, G and B
+    torch.add(chroma_rgb.unflatten(1, (3, scale, scale)), as_phases(luma.contiguous(), scale),
+              alpha=float(matrix[0, 0]), out=as_phases(rgb, scale))  # Y's column is 255 / 219 for R, G and B
     return rgb.clamp_(0, 1)
 
 
