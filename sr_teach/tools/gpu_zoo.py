@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sr_teach.checkpoints import load_checkpoint
 from sr_teach.models import MODELS
-from sr_teach.tools.zoo import ALL_RECIPES, ZooRecipe, build_experiment, export_weights, recipe_named, weights_path
+from sr_teach.tools.zoo import ZooRecipe, all_recipes, build_experiment, export_weights, recipe_named, weights_path
 
 DEFAULT_RUNS_FOLDER = Path("gpu_runs")
 FULL_VDSR = {"depth": 20, "num_features": 64, "pixel_unshuffle": 1, "reconstruction_std": 1e-3}  # Kim et al. 2016
@@ -33,7 +33,7 @@ SCHEDULE_FRACTION = 0.9  # the schedule is fitted to 90% of the budget, for vali
 
 def paper_names() -> list[str]:
     """The SR recipes (not the restoration or GAN ones): SRCNN, FSRCNN, ESPCN at x2-x4, VDSR, and others added."""
-    return [name for name, recipe in ALL_RECIPES.items() if recipe.experiment.scale > 1 and not recipe.experiment.adversarial
+    return [name for name, recipe in all_recipes().items() if recipe.experiment.scale > 1 and not recipe.experiment.adversarial
             and recipe.experiment.model in MODELS]
 
 

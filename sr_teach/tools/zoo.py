@@ -204,7 +204,6 @@ GPU_RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
     _recipe("ecbsr_x4", "ecbsr", 4, 30_000, 1e-3, 18, 16, 1000, ECBSR_OPTIONS, loss="l1",
             notes="ecbsr_x2's recipe at x4 with 72-pixel HR patches (18 LR), as vdsr's; prepared for a GPU, not run"),
 )}
-ALL_RECIPES = {**RECIPES, **GPU_RECIPES}  # what `sr-teach zoo train NAME` and `--all` can train
 
 # ------------------------------------------------------------------------------------- training
 def run_path(name: str, runs_folder: str | os.PathLike = DEFAULT_RUNS_FOLDER) -> Path:
@@ -215,10 +214,16 @@ def weights_path(name: str) -> Path:
     return WEIGHTS_FOLDER / f"{name}.pt"
 
 
+def all_recipes() -> dict[str, ZooRecipe]:
+    """What `sr-teach zoo train NAME` and `--all` can train: the shipped recipes and the GPU ones."""
+    return {**RECIPES, **GPU_RECIPES}
+
+
 def recipe_named(name: str) -> ZooRecipe:
-    if name not in ALL_RECIPES:
-        raise ValueError(f"no zoo recipe {name!r}; the zoo has: {', '.join(ALL_RECIPES)}")
-    return ALL_RECIPES[name]
+    recipes = all_recipes()
+    if name not in recipes:
+        raise ValueError(f"no zoo recipe {name!r}; the zoo has: {', '.join(recipes)}")
+    return recipes[name]
 
 
 def build_experiment(recipe: ZooRecipe, data_dir: str | os.PathLike | None = None) -> Experiment:
@@ -372,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sr-teach zoo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train (or resume) one zoo model, or --all at the papers' sizes on a GPU")
-    train.add_argument("name", nargs="?", choices=list(ALL_RECIPES))
+    train.add_argument("name", nargs="?", choices=list(all_recipes()))
     train.add_argument("--all", action="store_true", help="every SR recipe at its paper's size, all at once (a GPU)")
     train.add_argument("--only", nargs="+", metavar="NAME", help="with --all: these recipes only")
     train.add_argument("--minutes", type=float, default=10.0, help="with --all: the time each run has (default 10)")
