@@ -124,7 +124,7 @@ class ColumnPairConvolution(nn.Module):
                     offset = 2 * step + other - own  # the input column, relative to the output's
                     if -radius <= offset <= radius:
                         weight[own, :, other, :, :, step + reach] = convolution.weight.detach()[..., offset + radius]
-        self.plain, self.out_channels = convolution, out_channels
+        self.plain = convolution
         self.folded = nn.Conv2d(2 * in_channels, 2 * out_channels, (size, 2 * reach + 1), padding=(radius, reach),
                                 bias=convolution.bias is not None).to(convolution.weight)
         with torch.no_grad():
@@ -187,16 +187,16 @@ class SubPixelNetwork(nn.Module):
         row_bytes = batch * width * self.widest * lr_image.element_size()  # one row of the widest feature map
         rows = height if self.band_bytes is None else max(1, self.band_bytes // row_bytes)
         if rows >= height:
-            return self.enlarge(lr_image)
+            return self.run_whole(lr_image)
         context, scale, bands = self.receptive_field_radius, self.scale, []
         for start in range(0, height, rows):
             stop = min(start + rows, height)
             low, high = max(0, start - context), min(height, stop + context)
-            band = self.enlarge(lr_image[..., low:high, :])  # (B, C, scale (high - low), scale W)
+            band = self.run_whole(lr_image[..., low:high, :])  # (B, C, scale (high - low), scale W)
             bands.append(band[..., scale * (start - low):scale * (stop - low), :])  # its own rows, without context
         return torch.cat(bands, dim=-2)  # (B, C, scale H, scale W)
 
-    def enlarge(self, lr_image: torch.Tensor) -> torch.Tensor:
+    def run_whole(self, lr_image: torch.Tensor) -> torch.Tensor:
         """The network on the whole of `lr_image` (B, C, H, W) -> (B, C, scale H, scale W)."""
         features = lr_image
         for layer in self.body:  # Tanh has no in-place option; its in-place function saves one pass
