@@ -347,9 +347,10 @@ class Trainer:
             return stopping
         if self.step % self.config.log_every:
             return False
-        if distributed.any_rank(stopping, self.device) and not stopping:
+        decided = distributed.any_rank(stopping, self.device)  # a signal that lands after this waits for the next
+        if decided and not self.stop_requested:
             self.stop("stopped", "another process stopped the run")
-        return self.stop_requested
+        return decided
 
     def _out_of_time(self) -> bool:
         if time.perf_counter() < self._deadline:

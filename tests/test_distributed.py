@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from sr_teach import distributed
 from sr_teach.checkpoints import load_checkpoint
@@ -22,6 +23,7 @@ from sr_teach.data import DataConfig, PatchSampler
 from sr_teach.datasets import find_images
 from sr_teach.degradations import DegradationConfig
 from sr_teach.images import data_folder
+from sr_teach.training import Trainer, TrainConfig
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="this PyTorch has no torch.distributed")
 
@@ -111,6 +113,24 @@ def test_sigterm_stops_every_process_and_keeps_the_run(tmp_path):
     resumed = tmp_path / "resumed.pt"
     train_here("--steps", "2", "--resume", str(output), "--output", str(resumed))
     assert load_checkpoint(resumed)["trainer_state"]["step"] == state["step"] + 2
+
+
+def test_a_signal_after_the_vote_waits_for_the_next_log_point(monkeypatch):
+    """A SIGTERM handled between the processes' vote and the loop's check must not make one process leave alone
+    (the other would wait in the next step's all-reduce for ever): the vote decides."""
+    trainer = Trainer(nn.Conv2d(1, 1, 3, padding=1), iter(()), TrainConfig(log_every=10))
+    trainer._start_timing(seconds=None, progress=False, last_step=20)  # what train() does first
+    monkeypatch.setattr(distributed, "active", lambda: True)
+
+    def vote_then_signal(flag: bool, device: torch.device) -> bool:
+        trainer.stop("interrupted", "SIGTERM")  # the handler runs just after the all-reduce returns
+        return flag
+
+    monkeypatch.setattr(distributed, "any_rank", vote_then_signal)
+    assert not trainer._stopping() and trainer.stop_requested  # keeps going; stops with the others at step 10
+    monkeypatch.setattr(distributed, "any_rank", lambda flag, device: True)
+    trainer.stop_requested = False
+    assert trainer._stopping() and trainer.stop_message == "another process stopped the run"
 
 
 FAILING_RUN = """
