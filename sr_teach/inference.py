@@ -29,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from sr_teach.device import pick_device
-from sr_teach.export import colours_from_luma
+from sr_teach.export import colours_from_luma, network_phases
 from sr_teach.images import (
     image_size,
     load_image,
@@ -114,7 +114,10 @@ def super_resolve(
     output_size(images.shape[-2:], scale, None)  # an ImageError if the result would be too big
     working = model_colours(images, num_channels)
     if upsampling == "post" and num_channels == 1 and images.shape[1] == 3:  # the same in fewer passes:
-        luma = enlarge(model, working[:, :1], scale, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size)
+        luma = network_phases(model, working[:, :1]) if tile_size is None else None
+        if luma is None:
+            luma = enlarge(model, working[:, :1], scale, tile_size=tile_size, tile_overlap=tile_overlap,
+                           batch_size=batch_size)
         return colours_from_luma(luma, working[:, 1:], int(scale))  # bicubic Cb, Cr and RGB in one convolution
     enlarged = enlarge(model, working, scale, tile_size=tile_size, tile_overlap=tile_overlap, batch_size=batch_size)
     return image_colours(enlarged, num_channels, images.shape[1])

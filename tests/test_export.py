@@ -167,6 +167,9 @@ def test_colours_from_luma_is_the_two_step_conversion(scale: int) -> None:
         luma = resize(ycbcr[:, :1], scale=scale)  # a stand-in for the network's Y
         two_steps = ycbcr_to_rgb(torch.cat([luma, resize(ycbcr[:, 1:], scale=scale)], dim=1)).clamp(0, 1)
         assert (colours_from_luma(luma, ycbcr[:, 1:], scale) - two_steps).abs().max() < 1e-6
+        # Y as the phases a sub-pixel network makes before its shuffle: the same numbers, read in place
+        assert torch.equal(colours_from_luma(F.pixel_unshuffle(luma, scale), ycbcr[:, 1:], scale),
+                           colours_from_luma(luma, ycbcr[:, 1:], scale))
 
 
 def test_upscale_is_the_network_on_y_and_bicubic_cb_cr_as_before() -> None:
@@ -205,6 +208,20 @@ def test_the_readable_graph_exports_too(onnxruntime) -> None:
     images = torch.rand(1, 1, 15, 18)
     runtime = OnnxRuntimeModel(onnx_bytes(model, sub_pixel=False))
     assert_close(forward(runtime, images), forward(model, images), 1e-4)
+    assert runtime.phases(images) is None  # it ends in the transposed convolution, not in a pixel shuffle
+    colour = torch.rand(3, 15, 18)
+    assert (upscale(runtime, colour) - upscale(model, colour)).abs().max() < 1e-4  # so upscale takes its output
+
+
+def test_onnx_phases_are_the_output_before_the_final_shuffle(onnxruntime) -> None:
+    model = load_pretrained("espcn", 3)
+    runtime = OnnxRuntimeModel(onnx_bytes(model))
+    images = torch.rand(2, 1, 13, 21)
+    phases = runtime.phases(images)
+    assert phases.shape == (2, 9, 13, 21)
+    assert_close(F.pixel_shuffle(phases, 3), forward(runtime, images), 1e-6)
+    colour = torch.rand(3, 13, 21)  # upscale's colour pass reads the phases: the same image as the whole output's
+    assert (upscale(runtime, colour) - upscale(model, colour)).abs().max() < 1e-4
 
 
 def test_fast_model_runs_espcn_in_onnx_runtime_where_it_is_installed(onnxruntime) -> None:
