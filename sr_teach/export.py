@@ -351,6 +351,7 @@ class OnnxRuntimeModel(nn.Module):
         self.options.inter_op_num_threads = 1  # one chain of layers: nothing to run side by side
         # Its threads would spin for work after each run, in the way of PyTorch's colour steps that follow.
         self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.options.log_severity_level = 4  # its errors come back as exceptions; no log lines besides
         contents = model_file if isinstance(model_file, bytes) else Path(model_file).read_bytes()
         self.session = self.start(contents)
         metadata = self.session.get_modelmeta().custom_metadata_map
@@ -382,7 +383,12 @@ class OnnxRuntimeModel(nn.Module):
     @staticmethod
     def run(session, image: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(image.detach().cpu().numpy(), dtype=np.float32)  # ONNX Runtime wants NCHW
-        (output,) = session.run(None, {session.get_inputs()[0].name: array})
+        try:
+            (output,) = session.run(None, {session.get_inputs()[0].name: array})
+        except Exception as error:  # ONNX Runtime's own error classes, with its node names in the message
+            height, width = array.shape[-2:]
+            raise ValueError(f"ONNX Runtime could not run the model on a {height} x {width} image (is it too small? "
+                             f"the exported graphs take at least 2 x 2): {str(error).strip()[:200]}") from error
         return torch.from_numpy(output).to(device=image.device, dtype=image.dtype)
 
 

@@ -213,6 +213,14 @@ def test_the_readable_graph_exports_too(onnxruntime) -> None:
     assert (upscale(runtime, colour) - upscale(model, colour)).abs().max() < 1e-4  # so upscale takes its output
 
 
+def test_an_image_too_small_for_onnx_runtime_gets_a_value_error(onnxruntime, capfd) -> None:
+    runtime = OnnxRuntimeModel(onnx_bytes(load_pretrained("espcn", 3)))
+    for image in (torch.rand(3, 1, 1), torch.rand(1, 1, 1)):  # the colour path (phases) and the gray one
+        with pytest.raises(ValueError, match="could not run the model on a 1 x 1 image"):
+            upscale(runtime, image)
+    assert capfd.readouterr().err == ""  # no log lines of ONNX Runtime's own besides
+
+
 def test_onnx_phases_are_the_output_before_the_final_shuffle(onnxruntime) -> None:
     model = load_pretrained("espcn", 3)
     runtime = OnnxRuntimeModel(onnx_bytes(model))
