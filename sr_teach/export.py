@@ -345,8 +345,7 @@ class OnnxRuntimeModel(nn.Module):
 
     def __init__(self, model_file: str | os.PathLike | bytes, threads: int | None = None) -> None:
         super().__init__()
-        self.onnxruntime = require_onnx()
-        self.options = self.onnxruntime.SessionOptions()
+        self.options = require_onnx().SessionOptions()
         self.options.intra_op_num_threads = threads or torch.get_num_threads()
         self.options.inter_op_num_threads = 1  # one chain of layers: nothing to run side by side
         # Its threads would spin for work after each run, in the way of PyTorch's colour steps that follow.
@@ -361,11 +360,12 @@ class OnnxRuntimeModel(nn.Module):
         self.scale = int(metadata["scale"]) if "scale" in metadata else None
         self.scales = None if self.upsampling == "pre" or self.scale is None else (self.scale,)
         self.receptive_field_radius = int(metadata.get("receptive_field_radius", 0))
+        self.input_name = self.session.get_inputs()[0].name  # the same in both graphs
         self.phase_graph = graph_before_final_shuffle(contents)  # None: the file does not end in a pixel shuffle
         self.phase_session = None  # started on the first call of `phases`
 
     def start(self, contents: bytes):
-        return self.onnxruntime.InferenceSession(contents, self.options, providers=["CPUExecutionProvider"])
+        return require_onnx().InferenceSession(contents, self.options, providers=["CPUExecutionProvider"])
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.run(self.session, image)  # (B, C, scale H, scale W)
@@ -380,11 +380,10 @@ class OnnxRuntimeModel(nn.Module):
             self.phase_session = self.start(self.phase_graph)
         return self.run(self.phase_session, image)
 
-    @staticmethod
-    def run(session, image: torch.Tensor) -> torch.Tensor:
+    def run(self, session, image: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(image.detach().cpu().numpy(), dtype=np.float32)  # ONNX Runtime wants NCHW
         try:
-            (output,) = session.run(None, {session.get_inputs()[0].name: array})
+            (output,) = session.run(None, {self.input_name: array})
         except Exception as error:  # ONNX Runtime's own error classes, with its node names in the message
             height, width = array.shape[-2:]
             raise ValueError(f"ONNX Runtime could not run the model on a {height} x {width} image (is it too small? "
