@@ -18,8 +18,8 @@ from torch import nn
 
 from sr_teach.cli import main
 from sr_teach.export import (
-    ColumnPairConvolution, OnnxRuntimeModel, SubPixelNetwork, as_phases, colours_from_luma, export_onnx, fast_model, onnx_bytes,
-    sub_pixel_convolution,
+    ColumnPairConvolution, OnnxRuntimeModel, SubPixelNetwork, as_phases, colours_from_luma, export_onnx, fast_model,
+    onnx_bytes, sub_pixel_convolution,
 )
 from sr_teach.images import load_image, rgb_to_ycbcr, to_tensor, ycbcr_to_rgb
 from sr_teach.inference import receptive_field_radius, upscale

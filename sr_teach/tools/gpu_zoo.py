@@ -33,8 +33,8 @@ SCHEDULE_FRACTION = 0.9  # the schedule is fitted to 90% of the budget, for vali
 
 def paper_names() -> list[str]:
     """The SR recipes (not the restoration or GAN ones): SRCNN, FSRCNN, ESPCN at x2-x4, VDSR, and others added."""
-    return [name for name, recipe in all_recipes().items() if recipe.experiment.scale > 1 and not recipe.experiment.adversarial
-            and recipe.experiment.model in MODELS]
+    return [name for name, recipe in all_recipes().items()
+            if recipe.experiment.scale > 1 and not recipe.experiment.adversarial and recipe.experiment.model in MODELS]
 
 
 def paper_recipe(name: str, device: str) -> ZooRecipe:

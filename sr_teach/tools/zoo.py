@@ -143,9 +143,9 @@ RECIPES: dict[str, ZooRecipe] = {recipe.name: recipe for recipe in (
             notes="FSRCNN(56, 12, 4); 24-pixel LR patches; 40,000 steps (first 20,000, whose best validation "
                   "came at step 19,000 of 20,000, 0.38 dB short of the paper on Set5)"),
     _recipe("fsrcnn_x2", "fsrcnn", 2, 25_000, 5e-4, 32, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
-            threads=2, notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the deconvolution; its "
-                  "9 x 9 kernels have the same shape at every scale, only the stride differs); 25,000 steps (first "
-                  "10,000, whose best validation came at the last step)"),
+            threads=2, notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
+                  "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs); "
+                  "25,000 steps (first 10,000, whose best validation came at the last step)"),
     _recipe("fsrcnn_x4", "fsrcnn", 4, 45_000, 5e-4, 20, 32, 1000, FSRCNN_OPTIONS, finetune_from="fsrcnn_x3",
             threads=2, notes="every layer from fsrcnn_x3, then all fine-tuned (the paper fine-tunes the "
                   "deconvolution; its 9 x 9 kernels have the same shape at every scale, only the stride differs)"),
@@ -383,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--minutes", type=float, default=10.0, help="with --all: the time each run has (default 10)")
     train.add_argument("--into", help="with --all: folder for the weights that beat the shipped ones (default: ship them)")
     train.add_argument("--data-dir", help="folder holding T91/ and BSD200/ (default: $SR_TEACH_DATA)")
-    train.add_argument("--runs", help=f"folder of resumable run states (default: {DEFAULT_RUNS_FOLDER}/; gpu_runs/ with --all)")
+    train.add_argument("--runs", help=f"folder of resumable run states (default: {DEFAULT_RUNS_FOLDER}/; "
+                                      "gpu_runs/ with --all)")
     train.add_argument("--max-steps", type=int, help="stop after this many steps; run again to continue")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--device", help="instead of the recipe's 'auto': cpu, cuda, cuda:1, mps")
